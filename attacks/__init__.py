@@ -1,0 +1,1 @@
+"""Attacks: extraction/, poisoning/, sts/ — one paper or recipe per file."""

@@ -1,0 +1,1 @@
+"""Defenses: training-time reweighting, detectors, robust training, API and text filters."""

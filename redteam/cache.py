@@ -1,0 +1,104 @@
+"""Trained-model cache keyed by content: (training data, component config, seed, code version).
+
+A second run of the same scenario loads the victim instead of retraining it. Entries are
+safetensors + JSON directories written atomically (a temp dir renamed into place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+import redteam
+from redteam.errors import DataError
+
+T = TypeVar("T")
+CODE_DIRS = ("victims", "redteam/training.py")
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("REDTEAM_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "redteam"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus a hash of the model and trainer sources (edits invalidate the cache)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(redteam.__version__.encode())
+    for rel in CODE_DIRS:
+        target = root / rel
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for f in files:
+            if f.exists():
+                h.update(f.relative_to(root).as_posix().encode())
+                h.update(f.read_bytes())
+    return f"{redteam.__version__}+{h.hexdigest()[:10]}"
+
+
+def sequences_checksum(sequences: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for seq in sequences:
+        h.update(np.asarray(seq, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def cache_key(**parts: Any) -> str:
+    blob = json.dumps({**parts, "code": code_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+class ModelCache:
+    """Directory of cached models: ``root/models/<label>-<key>/``."""
+
+    def __init__(self, root: Path | None, *, enabled: bool = True) -> None:
+        self.root = (root or default_cache_dir()) / "models"
+        self.enabled = enabled
+
+    def entry(self, label: str, key: str) -> Path:
+        return self.root / f"{label}-{key}"
+
+    def get_or_create(
+        self,
+        label: str,
+        key: str,
+        *,
+        create: Callable[[], tuple[T, dict[str, Any]]],
+        save: Callable[[T, Path], None],
+        load: Callable[[Path], T],
+    ) -> tuple[T, dict[str, Any], bool]:
+        """(object, info, loaded_from_cache). ``create`` returns the object and JSON-able info."""
+        path = self.entry(label, key)
+        if self.enabled and (path / "info.json").exists():
+            try:
+                info = json.loads((path / "info.json").read_text())
+            except json.JSONDecodeError:
+                raise DataError(f"corrupt cache entry {path / 'info.json'}: delete {path} or run with --no-cache") from None
+            try:
+                return load(path), info, True
+            except DataError as exc:
+                raise DataError(f"corrupt cache entry {path}: {exc}; delete it or run with --no-cache") from None
+        obj, info = create()
+        if self.enabled:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{label}-", dir=self.root))
+            try:
+                save(obj, tmp)
+                (tmp / "info.json").write_text(json.dumps(info, indent=2, default=str))
+                if path.exists():
+                    shutil.rmtree(path)
+                tmp.rename(path)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return obj, info, False

@@ -1,0 +1,62 @@
+"""Alias -> "module:Class" tables; classes are imported only when a scenario names them.
+
+A plugin is one file plus one line here (or a call to :func:`register`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Literal
+
+from redteam.errors import ConfigError
+
+Kind = Literal["victims", "attacks", "defenses"]
+
+REGISTRY: dict[str, dict[str, str]] = {
+    "victims": {
+        "sasrec": "victims.sasrec:SASRec",
+        "bert4rec": "victims.bert4rec:BERT4Rec",
+        "gru4rec": "victims.gru4rec:GRU4Rec",
+        "narm": "victims.narm:NARM",
+        "popularity": "victims.popularity:Popularity",
+    },
+    "attacks": {},
+    "defenses": {
+        "none": "defenses.none:NoDefense",
+    },
+}
+
+
+def register(kind: Kind, alias: str, target: str) -> None:
+    """Add a component: ``register("attacks", "my.attack", "mypkg.attack:MyAttack")``."""
+    REGISTRY[kind][alias] = target
+
+
+def did_you_mean(word: str, options: list[str] | tuple[str, ...] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def resolve(kind: Kind, alias: str, *, where: str = "") -> Any:
+    """The class registered under ``alias``; ConfigError naming ``where`` if unknown."""
+    table = REGISTRY[kind]
+    if alias not in table:
+        known = ", ".join(sorted(table)) or "none yet"
+        raise ConfigError(f"{where or kind}: unknown {kind[:-1]} '{alias}'{did_you_mean(alias, table)}; known: {known}")
+    module_name, _, attr = table[alias].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def describe(kind: Kind) -> list[dict[str, Any]]:
+    """One entry per component: alias, one-line summary, declared parameters with defaults."""
+    rows = []
+    for alias in sorted(REGISTRY[kind]):
+        cls = resolve(kind, alias)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        params = []
+        for name, field in cls.Params.model_fields.items():
+            annotation = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+            params.append({"name": name, "type": annotation, "default": field.default, "description": field.description or ""})
+        rows.append({"alias": alias, "summary": doc[0] if doc else "", "params": params})
+    return rows

@@ -1,0 +1,71 @@
+"""The terminal report: protocol header, one table of result rows, gate outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr@10", "agreement@1", "agreement@10", "target_hr@50", "top1_rate")
+
+
+def format_metric(m: dict[str, Any]) -> str:
+    value, low, high = m["value"], m["ci_low"], m["ci_high"]
+    if low == high:
+        return f"{value:.4f}"
+    return f"{value:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def render(results: dict[str, Any], console: Any) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    proto = results["protocol"]
+    ds = results["dataset"]
+    header = "\n".join([
+        f"[bold]{results['scenario']['name']}[/]  data: {ds['name']} ({ds['users']} users, {ds['items']} items, "
+        f"{ds['interactions']} interactions, checksum {ds['checksum']})",
+        f"split: {proto['split']}",
+        f"ranking: {proto['ranking']}; excluded: {proto['excluded']}; ties: {proto['ties']}",
+        f"test users: {proto['test_users']}; seeds: {proto['seeds']}; CI: {proto['ci']}",
+    ])
+    console.print(Panel(header, title="protocol", expand=False))
+    metrics = _columns(results["rows"])
+    table = Table(title="results", show_lines=False)
+    for col in ("victim", "attack", "defense"):
+        table.add_column(col, style="bold" if col == "victim" else None)
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("train", justify="right")
+    for row in results["rows"]:
+        cells = [row["victim"], row["attack"], row["defense"]]
+        cells += [format_metric(row["metrics"][m]) if m in row["metrics"] else "-" for m in metrics]
+        cells.append(_fit_summary(row["info"].get("fit", [])))
+        table.add_row(*cells)
+    console.print(table)
+    if results.get("gates"):
+        gates = Table(title="gates")
+        for col in ("gate", "row", "value", "outcome"):
+            gates.add_column(col)
+        for g in results["gates"]:
+            where = "/".join(str(g[k]) for k in ("victim", "attack", "defense") if k in g)
+            value = f"{g['value']:.4f}" if g.get("value") is not None else "-"
+            outcome = "[green]held[/]" if g["held"] else f"[red]FAILED[/] {g['reason']}"
+            gates.add_row(g["gate"], where, value, outcome)
+        console.print(gates)
+    t = results["timings"]
+    console.print(f"total {t['total_seconds']:.1f} s, {results['environment']['threads']} threads")
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    present = {m for r in rows for m in r["metrics"]}
+    ordered = [m for m in HEADLINE if m in present]
+    return ordered or sorted(present)[:6]
+
+
+def _fit_summary(fits: list[dict[str, Any]]) -> str:
+    if not fits:
+        return "-"
+    if all(f.get("cached") for f in fits):
+        return "cached"
+    secs = sum(f.get("seconds") or 0 for f in fits if not f.get("cached"))
+    epochs = "/".join(str(f.get("epochs_run")) for f in fits)
+    return f"{secs:.0f}s, {epochs} ep"

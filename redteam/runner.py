@@ -1,0 +1,176 @@
+"""One scenario run: data -> victims -> (attacks x defenses) -> scores -> results + gates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from redteam.cache import ModelCache
+from redteam.data.dataset import LeaveOneOutSplit, SequenceDataset
+from redteam.environment import configure_threads, environment_info
+from redteam.evaluation import protocol, ranking_values
+from redteam.events import EventLog
+from redteam.gates import evaluate_gates
+from redteam.progress import Reporter
+from redteam.results import RowTable
+from redteam.scenario import ComponentSpec, Scenario
+from redteam.seeding import numpy_rng
+
+
+@dataclass
+class RunContext:
+    """What every stage of a run can see (attacks receive a narrower Knowledge object)."""
+
+    scenario: Scenario
+    dataset: SequenceDataset
+    split: LeaveOneOutSplit
+    test_users: np.ndarray
+    cache: ModelCache
+    events: EventLog
+    reporter: Reporter
+    rows: RowTable = field(default_factory=RowTable)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    results: dict[str, Any]
+    out_dir: Path
+    exit_code: int
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    reporter: Reporter,
+    use_cache: bool | None = None,
+    out_root: Path | None = None,
+) -> RunOutcome:
+    from redteam.data.registry import load_dataset
+
+    threads = configure_threads(scenario.runtime.threads)
+    events = EventLog()
+    events.emit("run_started", scenario=scenario.name, threads=threads)
+    started = time.perf_counter()
+    with reporter.session():
+        with reporter.stage(f"load data: {scenario.dataset.name}") as stage:
+            dataset = load_dataset(scenario.dataset, seed=scenario.seed)
+            split = LeaveOneOutSplit.of(dataset)
+            stage.update(status=f"{dataset.n_users} users, {dataset.n_items} items")
+        events.emit("data_loaded", **dataset.summary())
+        test_users = split.eval_users
+        if scenario.eval.max_users is not None and scenario.eval.max_users < len(test_users):
+            pick = numpy_rng(scenario.seed, "eval-users").choice(len(test_users), scenario.eval.max_users, replace=False)
+            test_users = np.sort(test_users[pick])
+        cache_on = scenario.runtime.cache if use_cache is None else use_cache
+        ctx = RunContext(
+            scenario=scenario, dataset=dataset, split=split, test_users=test_users,
+            cache=ModelCache(scenario.runtime.cache_dir, enabled=cache_on), events=events, reporter=reporter,
+        )
+        ctx.timings["data_seconds"] = time.perf_counter() - started
+        for seed in scenario.run_seeds:
+            for spec in scenario.victims:
+                run_victim(ctx, spec, seed)
+    ctx.timings["total_seconds"] = time.perf_counter() - started
+    results = assemble_results(ctx, threads=threads)
+    results["gates"] = evaluate_gates(scenario.gates, results["rows"])
+    failed = [g for g in results["gates"] if not g["held"]]
+    events.emit("run_finished", seconds=ctx.timings["total_seconds"], gates_failed=len(failed))
+    out_dir = write_run(scenario, results, events, out_root=out_root)
+    return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
+
+
+def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> None:
+    """Train (or load) one victim for one seed and score its clean accuracy."""
+    from redteam.fitting import fit_victim
+
+    label = spec.label()
+    split = ctx.split
+    valid = (split.valid_histories(), split.valid_targets())
+    epochs = int(spec.options.get("epochs", 0)) or None
+    with ctx.reporter.stage(f"train {label} (seed {seed})", total=epochs) as stage:
+        def progress(epoch: int, total: int, metrics: dict[str, float]) -> None:
+            stage.update(completed=epoch, total=total,
+                         status=f"valid NDCG@10 {metrics.get('valid_ndcg@10', float('nan')):.4f}")
+            ctx.events.emit("epoch", victim=label, seed=seed, **metrics)
+
+        t0 = time.perf_counter()
+        victim, info, cached = fit_victim(
+            spec, train=split.train, valid=valid, n_items=ctx.dataset.n_items, seed=seed,
+            cache=ctx.cache, progress=progress,
+        )
+        stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
+    ctx.events.emit("victim_ready", victim=label, seed=seed, cached=cached, seconds=time.perf_counter() - t0)
+    with ctx.reporter.stage(f"evaluate {label}") as stage:
+        values = ranking_values(
+            victim.score, split.test_histories(ctx.test_users), split.test_targets(ctx.test_users),
+            ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history,
+        )
+    row = ctx.rows.row(ctx.dataset.name, label)
+    for metric, per_user in values.items():
+        row.add(metric, per_user)
+    row.info.setdefault("fit", []).append({"seed": seed, "cached": cached, **{
+        k: info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")}})
+
+
+def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
+    sc = ctx.scenario
+    rng = numpy_rng(sc.seed, "bootstrap")
+    rows = []
+    for row in ctx.rows:
+        rows.append({
+            "dataset": row.dataset, "victim": row.victim, "attack": row.attack, "defense": row.defense,
+            "metrics": row.aggregate(rng=rng, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
+            "info": row.info,
+        })
+    return {
+        "scenario": sc.model_dump(mode="json"),
+        "fingerprint": sc.fingerprint(),
+        "protocol": protocol(
+            n_items=ctx.dataset.n_items, n_users=len(ctx.test_users), ks=sc.eval.k,
+            exclude_history=sc.eval.exclude_history, seeds=sc.run_seeds,
+            bootstrap=sc.eval.bootstrap, confidence=sc.eval.confidence,
+        ),
+        "dataset": ctx.dataset.summary(),
+        "environment": {**environment_info(), "threads": threads},
+        "timings": ctx.timings,
+        "rows": rows,
+    }
+
+
+def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out_root: Path | None) -> Path:
+    """Write the run directory atomically: a temp dir renamed to ``<dir>/<name>-<hash>``."""
+    import yaml
+
+    root = out_root or scenario.output.dir
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{scenario.name}-{scenario.fingerprint()}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{scenario.name}-", dir=root))
+    try:
+        (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(results["scenario"], sort_keys=False))
+        (tmp / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+        events.write(tmp / "events.jsonl")
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

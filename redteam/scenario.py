@@ -1,0 +1,248 @@
+"""Scenario files: YAML -> validated, layered configuration.
+
+Layering, lowest first: package defaults < each component's declared parameter defaults <
+the scenario file < ``--set a.b=c`` overrides. Every error names the key path and, for an
+unknown key, suggests the nearest valid one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from redteam.data.registry import DatasetConfig
+from redteam.errors import ConfigError
+from redteam.registry import Kind, did_you_mean, resolve
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(BaseModel):
+    """``{name: alias, **params}``: params are checked against the component's declared Params."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def label(self) -> str:
+        return str(self.options.get("label", self.name))
+
+
+class ApiConfig(Section):
+    topk: int = Field(100, ge=1, description="ids returned per query")
+    budget: int | None = Field(None, ge=0, description="total queries allowed (None = unlimited)")
+    expose_scores: bool = Field(False, description="return scores with ids")
+    exclude_history: bool = Field(False, description="drop the query's own items from answers")
+    batch_size: int = Field(512, ge=1, description="histories scored per forward pass")
+
+
+class EvalConfig(Section):
+    k: list[int] = Field(default_factory=lambda: [10, 50], description="cut-offs for HR/NDCG/MRR")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
+    confidence: float = Field(0.95, gt=0, lt=1)
+    exclude_history: bool = Field(False, description="remove each user's history from their ranking")
+    max_users: int | None = Field(None, ge=1, description="evaluate a seeded sample of test users")
+
+    @model_validator(mode="after")
+    def _positive_k(self) -> "EvalConfig":
+        if not self.k or any(k < 1 for k in self.k):
+            raise ValueError("every cut-off must be >= 1")
+        return self
+
+
+class Gate(Section):
+    """A pass/fail bound on one metric of the rows that match victim/attack/defense."""
+
+    metric: str
+    victim: str | None = None
+    attack: str | None = None
+    defense: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_drop_vs: str | None = Field(None, description="defense whose row is the reference")
+    max_drop: float | None = Field(None, ge=0, description="largest relative drop allowed vs the reference")
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> "Gate":
+        if self.min is None and self.max is None and self.max_drop is None:
+            raise ValueError("a gate needs min, max or max_drop")
+        if (self.max_drop is None) != (self.max_drop_vs is None):
+            raise ValueError("max_drop and max_drop_vs go together")
+        return self
+
+
+class OutputConfig(Section):
+    dir: Path = Path("runs")
+    formats: list[Literal["json"]] = Field(default_factory=lambda: ["json"])
+
+
+class RuntimeConfig(Section):
+    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores, at most 4)")
+    cache: bool = Field(True, description="reuse trained victims across runs")
+    cache_dir: Path | None = Field(None, description="default: $REDTEAM_CACHE_DIR or ~/.cache/redteam")
+
+
+class Scenario(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    seeds: list[int] | None = None
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    victims: list[ComponentSpec] = Field(min_length=1)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    attacks: list[ComponentSpec] = Field(default_factory=list)
+    defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    gates: list[Gate] = Field(default_factory=list)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+    @property
+    def run_seeds(self) -> list[int]:
+        return self.seeds or [self.seed]
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not output/runtime settings)."""
+        data = self.model_dump(mode="json", exclude={"output", "runtime", "description"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def load_scenario(path: Path, overrides: list[str] = ()) -> Scenario:
+    """Read, override, normalise and validate a scenario file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"scenario file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a scenario must be a mapping of keys, got {type(raw).__name__}")
+    return build_scenario(raw, overrides, source=str(path))
+
+
+def build_scenario(raw: dict[str, Any], overrides: list[str] = (), *, source: str = "scenario") -> Scenario:
+    data = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(data, item)
+    if "victim" in data:
+        if "victims" in data:
+            raise ConfigError(f"{source}: give either 'victim' or 'victims', not both")
+        data["victims"] = [data.pop("victim")]
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_error(exc, Scenario)}") from None
+    check_components(scenario)
+    return scenario
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """``a.b.c=value`` (value parsed as YAML); a list index is a number or ``*`` for every entry."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+    parts = key.split(".")
+    if parts[0] == "victim" and "victims" in data:
+        parts[0] = "victims.*" if len(parts) > 1 else "victims"
+        parts = ".".join(parts).split(".")
+    _set_path(data, parts, parsed, key)
+
+
+def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        targets = range(len(node)) if head == "*" else [_list_index(head, node, key)]
+        for i in targets:
+            if rest:
+                _set_path(node[i], rest, value, key)
+            else:
+                node[i] = value
+        return
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {key}: '{head}' is inside a value that is not a mapping")
+    if not rest:
+        node[head] = value
+        return
+    child = node.setdefault(head, {})
+    _set_path(child, rest, value, key)
+
+
+def _list_index(head: str, node: list, key: str) -> int:
+    if not head.isdigit() or int(head) >= len(node):
+        raise ConfigError(f"--set {key}: '{head}' is not an index of a list with {len(node)} entries")
+    return int(head)
+
+
+def describe_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """The first error as 'key.path: message', with a did-you-mean for unknown keys."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    path = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        options = _fields_at(model, err["loc"][:-1])
+        return f"{path}: unknown key{did_you_mean(loc[-1], options)}"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    return f"{path}: {msg}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the nested model that ``loc`` points into (for suggestions)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ()) or ()
+        candidates = [annotation, *args]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+SECTION_KIND: dict[str, Kind] = {"victims": "victims", "attacks": "attacks", "defenses": "defenses"}
+
+
+def check_components(scenario: Scenario) -> None:
+    """Resolve every named component and validate its parameters against its Params."""
+    for section, kind in SECTION_KIND.items():
+        for i, spec in enumerate(getattr(scenario, section)):
+            component_params(kind, spec, where=f"{section}[{i}]")
+
+
+def component_params(kind: Kind, spec: ComponentSpec, *, where: str) -> Any:
+    cls = resolve(kind, spec.name, where=f"{where}.name")
+    options = {k: v for k, v in spec.options.items() if k != "label"}
+    try:
+        return cls.Params(**options)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {describe_error(exc, cls.Params)}") from None

@@ -1,0 +1,1 @@
+"""Victim recommenders: one file each, one protocol (victims.base.Victim)."""
