@@ -61,9 +61,11 @@ def cache_key(**parts: Any) -> str:
 class ModelCache:
     """Directory of cached models: ``root/models/<label>-<key>/``."""
 
-    def __init__(self, root: Path | None, *, enabled: bool = True) -> None:
+    def __init__(self, root: Path | None, *, enabled: bool = True, read: bool = True) -> None:
+        """``enabled=False``: neither read nor write; ``read=False``: retrain and overwrite."""
         self.root = (root or default_cache_dir()) / "models"
         self.enabled = enabled
+        self.read = read
 
     def entry(self, label: str, key: str) -> Path:
         return self.root / f"{label}-{key}"
@@ -79,7 +81,7 @@ class ModelCache:
     ) -> tuple[T, dict[str, Any], bool]:
         """(object, info, loaded_from_cache). ``create`` returns the object and JSON-able info."""
         path = self.entry(label, key)
-        if self.enabled and (path / "info.json").exists():
+        if self.enabled and self.read and (path / "info.json").exists():
             try:
                 info = json.loads((path / "info.json").read_text())
             except json.JSONDecodeError:

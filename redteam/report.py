@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "mrr@10", "agreement@1", "agreement@10", "target_hr@50", "top1_rate")
+HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate")
 
 
 def format_metric(m: dict[str, Any]) -> str:
     value, low, high = m["value"], m["ci_low"], m["ci_high"]
     if low == high:
         return f"{value:.4f}"
-    return f"{value:.4f} [{low:.4f}, {high:.4f}]"
+    return f"{value:.4f}\n[dim][{low:.3f}, {high:.3f}][/]"
 
 
 def render(results: dict[str, Any], console: Any) -> None:
@@ -29,7 +29,8 @@ def render(results: dict[str, Any], console: Any) -> None:
     ])
     console.print(Panel(header, title="protocol", expand=False))
     metrics = _columns(results["rows"])
-    table = Table(title="results", show_lines=False)
+    confidence = results["scenario"]["eval"]["confidence"]
+    table = Table(title=f"results: value and {confidence:.0%} CI", show_lines=True)
     for col in ("victim", "attack", "defense"):
         table.add_column(col, style="bold" if col == "victim" else None)
     for m in metrics:

@@ -1,0 +1,37 @@
+"""Shared set-up of the benchmark scripts: real data location, threads, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_dir(arg: str | None) -> Path:
+    for candidate in (arg, os.environ.get("REDTEAM_DATA_DIR"), str(REPO.parent / "shared" / "data")):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    sys.exit("real data not found: pass --data-dir or set REDTEAM_DATA_DIR (a folder like ../shared/data)")
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-dir", help="parent folder of amazon-beauty/ etc. (default: REDTEAM_DATA_DIR or ../shared/data)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", dest="json_path", help="also write the figures to this JSON file")
+    return parser
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(path: str | None, payload: object) -> None:
+    if path:
+        Path(path).write_text(json.dumps(payload, indent=2))
