@@ -31,7 +31,7 @@ def ranking_values(
 
 
 def protocol(*, n_items: int, n_users: int, ks: list[int], exclude_history: bool, seeds: list[int],
-             bootstrap: int, confidence: float) -> dict[str, object]:
+             bootstrap: int, confidence: float, attacker_users: int = 0) -> dict[str, object]:
     """The evaluation protocol printed in every report header and stored in results.json."""
     return {
         "split": "leave-one-out: last item = test, second-to-last = validation, rest = training",
@@ -40,6 +40,7 @@ def protocol(*, n_items: int, n_users: int, ks: list[int], exclude_history: bool
         "ties": "broken against the target (pessimistic)",
         "k": ks,
         "test_users": n_users,
+        "attacker_users": attacker_users,
         "seeds": seeds,
         "ci": f"{int(confidence * 100)}% percentile bootstrap over users, {bootstrap} resamples",
     }

@@ -57,6 +57,6 @@ def _check(gate: Gate, row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[
             reasons.append(f"no reference row with defense={gate.max_drop_vs} and a non-zero {gate.metric}")
         else:
             drop = (ref_value - value) / ref_value
-            if drop > gate.max_drop:
+            if not drop <= gate.max_drop:  # a NaN value or reference fails too
                 reasons.append(f"drop {drop:.1%} > {gate.max_drop:.0%} vs {gate.max_drop_vs}")
     return {**base, "value": value, "relative_drop": drop, "held": not reasons, "reason": "; ".join(reasons)}

@@ -21,7 +21,11 @@ REGISTRY: dict[str, dict[str, str]] = {
         "narm": "victims.narm:NARM",
         "popularity": "victims.popularity:Popularity",
     },
-    "attacks": {},
+    "attacks": {
+        "extraction.random": "attacks.extraction.random_sequences:RandomSequences",
+        "extraction.autoregressive": "attacks.extraction.autoregressive:Autoregressive",
+        "extraction.fewshot": "attacks.extraction.fewshot:FewShot",
+    },
     "defenses": {
         "none": "defenses.none:NoDefense",
     },

@@ -25,7 +25,9 @@ def render(results: dict[str, Any], console: Any) -> None:
         f"{ds['interactions']} interactions, checksum {ds['checksum']})",
         f"split: {proto['split']}",
         f"ranking: {proto['ranking']}; excluded: {proto['excluded']}; ties: {proto['ties']}",
-        f"test users: {proto['test_users']}; seeds: {proto['seeds']}; CI: {proto['ci']}",
+        f"test users: {proto['test_users']}"
+        + (f" (the attacker's {proto['attacker_users']} few-shot users excluded)" if proto.get("attacker_users") else "")
+        + f"; seeds: {proto['seeds']}; CI: {proto['ci']}",
     ])
     console.print(Panel(header, title="protocol", expand=False))
     metrics = _columns(results["rows"])

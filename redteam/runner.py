@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from redteam.cache import ModelCache
 from redteam.data.dataset import LeaveOneOutSplit, SequenceDataset
+from redteam.errors import ConfigError
 from redteam.environment import configure_threads, environment_info
 from redteam.evaluation import protocol, ranking_values
 from redteam.events import EventLog
@@ -35,8 +37,12 @@ class RunContext:
     cache: ModelCache
     events: EventLog
     reporter: Reporter
+    few_shot_users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rows: RowTable = field(default_factory=RowTable)
     timings: dict[str, float] = field(default_factory=dict)
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    victim_top: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # run-dir path -> writer
 
 
 @dataclass
@@ -65,7 +71,8 @@ def run_scenario(
             split = LeaveOneOutSplit.of(dataset)
             stage.update(status=f"{dataset.n_users} users, {dataset.n_items} items")
         events.emit("data_loaded", **dataset.summary())
-        test_users = split.eval_users
+        few_shot_users = attacker_users(scenario, dataset.n_users)
+        test_users = np.setdiff1d(split.eval_users, few_shot_users)
         if scenario.eval.max_users is not None and scenario.eval.max_users < len(test_users):
             pick = numpy_rng(scenario.seed, "eval-users").choice(len(test_users), scenario.eval.max_users, replace=False)
             test_users = np.sort(test_users[pick])
@@ -73,21 +80,48 @@ def run_scenario(
         ctx = RunContext(
             scenario=scenario, dataset=dataset, split=split, test_users=test_users,
             cache=ModelCache(scenario.runtime.cache_dir, enabled=cache_on), events=events, reporter=reporter,
+            few_shot_users=few_shot_users,
         )
         ctx.timings["data_seconds"] = time.perf_counter() - started
         for seed in scenario.run_seeds:
             for spec in scenario.victims:
-                run_victim(ctx, spec, seed)
+                victim = run_victim(ctx, spec, seed)
+                for attack in scenario.attacks:
+                    run_attack(ctx, victim, spec.label(), attack, seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
     results = assemble_results(ctx, threads=threads)
     results["gates"] = evaluate_gates(scenario.gates, results["rows"])
     failed = [g for g in results["gates"] if not g["held"]]
     events.emit("run_finished", seconds=ctx.timings["total_seconds"], gates_failed=len(failed))
-    out_dir = write_run(scenario, results, events, out_root=out_root)
+    out_dir = write_run(scenario, results, events, out_root=out_root, artifacts=ctx.artifacts)
     return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
 
 
-def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> None:
+def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
+    """The real users whose training sequences attackers hold (none when no attack runs).
+
+    Drawn once from the root seed, so every attack and seed of a scenario shares them; they are
+    removed from every evaluation, clean rows included.
+    """
+    count = int(round(scenario.attacker.few_shot_ratio * n_users)) if scenario.attacks else 0
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(numpy_rng(scenario.seed, "few-shot-users").choice(n_users, count, replace=False))
+
+
+def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int) -> None:
+    from redteam.registry import resolve
+
+    family = resolve("attacks", spec.name).family
+    if family == "extraction":
+        from redteam.extraction_stage import run_extraction
+
+        run_extraction(ctx, victim, victim_label, spec, seed)
+    else:
+        raise ConfigError(f"attacks: no runner stage for the '{family}' family yet ({spec.name})")
+
+
+def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Any:
     """Train (or load) one victim for one seed and score its clean accuracy."""
     from redteam.fitting import fit_victim
 
@@ -118,6 +152,7 @@ def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> None:
         row.add(metric, per_user)
     row.info.setdefault("fit", []).append({"seed": seed, "cached": cached, **{
         k: info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")}})
+    return victim
 
 
 def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
@@ -136,16 +171,19 @@ def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
         "protocol": protocol(
             n_items=ctx.dataset.n_items, n_users=len(ctx.test_users), ks=sc.eval.k,
             exclude_history=sc.eval.exclude_history, seeds=sc.run_seeds,
-            bootstrap=sc.eval.bootstrap, confidence=sc.eval.confidence,
+            bootstrap=sc.eval.bootstrap, confidence=sc.eval.confidence, attacker_users=len(ctx.few_shot_users),
         ),
         "dataset": ctx.dataset.summary(),
         "environment": {**environment_info(), "threads": threads},
         "timings": ctx.timings,
+        "attacker": {"few_shot_users": int(len(ctx.few_shot_users)), "api": sc.api.model_dump(mode="json")},
         "rows": rows,
+        "curves": ctx.curves,
     }
 
 
-def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out_root: Path | None) -> Path:
+def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out_root: Path | None,
+              artifacts: dict[str, Callable[[Path], None]] | None = None) -> Path:
     """Write the run directory atomically: a temp dir renamed to ``<dir>/<name>-<hash>``."""
     import yaml
 
@@ -157,6 +195,8 @@ def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, 
         (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(results["scenario"], sort_keys=False))
         (tmp / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
         events.write(tmp / "events.jsonl")
+        for rel, writer in (artifacts or {}).items():
+            writer(tmp / rel)
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)

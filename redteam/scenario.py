@@ -47,6 +47,14 @@ class ApiConfig(Section):
     batch_size: int = Field(512, ge=1, description="histories scored per forward pass")
 
 
+class AttackerConfig(Section):
+    """What the threat model grants every attacker of this scenario."""
+
+    few_shot_ratio: float = Field(0.1, ge=0, lt=1, description="share of real users whose training sequences the attacker holds")
+    knows_architecture: bool = Field(True, description="the attacker knows the victim's architecture")
+    item_text: bool = Field(False, description="the attacker may read the public item text")
+
+
 class EvalConfig(Section):
     k: list[int] = Field(default_factory=lambda: [10, 50], description="cut-offs for HR/NDCG/MRR")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
@@ -101,6 +109,7 @@ class Scenario(Section):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     victims: list[ComponentSpec] = Field(min_length=1)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    attacker: AttackerConfig = Field(default_factory=AttackerConfig)
     attacks: list[ComponentSpec] = Field(default_factory=list)
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -164,9 +173,37 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
     parts = key.split(".")
     if parts[0] == "victim" and "victims" in data:
-        parts[0] = "victims.*" if len(parts) > 1 else "victims"
-        parts = ".".join(parts).split(".")
+        if len(parts) > 1 and isinstance(data["victims"], list):
+            _set_every_victim(data["victims"], parts[1:], parsed, key)
+            return
+        parts[0] = "victims"
     _set_path(data, parts, parsed, key)
+
+
+def _set_every_victim(victims: list, parts: list[str], value: Any, key: str) -> None:
+    """``victim.P=V`` with several victims: set P on every victim that declares it (``epochs`` does
+    not apply to ``popularity``); an error if none does."""
+    takers, declared = [], set()
+    for entry in victims:
+        fields = _declared_params(entry)
+        declared |= fields or set()
+        if fields is None or parts[0] in fields:
+            takers.append(entry)
+    if not takers:
+        raise ConfigError(f"--set {key}: no victim takes '{parts[0]}'{did_you_mean(parts[0], declared)}")
+    for entry in takers:
+        _set_path(entry, parts, value, key)
+
+
+def _declared_params(entry: Any) -> set[str] | None:
+    """Parameter names of the victim ``entry`` names, or None when unknown (validation reports it)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return None
+    try:
+        cls = resolve("victims", entry["name"])
+    except ConfigError:
+        return None
+    return {"name", "label", *cls.Params.model_fields}
 
 
 def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:

@@ -1,0 +1,195 @@
+"""Train a surrogate on a transcript: the victim's lists become ranking targets.
+
+Model selection uses only the attacker's data: a held-out slice of the transcript's own
+sequences, scored by agreement@10 with the victim's recorded lists. The real validation and
+test users are never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from attacks.extraction.losses import next_item_ce, ranking_loss, repair_loss
+from attacks.extraction.transcript import Transcript
+from redteam.seeding import derive_seed
+from victims.base import NeuralVictim, SequentialModel
+from victims.batching import left_pad
+
+HOLDOUT_POSITIONS = 4000
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    epochs: int = 30
+    patience: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    margin: float = 0.5
+    repair: bool = False
+    repair_k: int = 10
+    repair_weight: float = 1.0
+    ce_weight: float = 0.0
+    holdout: float = 0.1
+
+
+@dataclass
+class DistillReport:
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_holdout_agreement10: float = float("nan")
+    seconds: float = 0.0
+    positions: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    inputs: torch.Tensor  # [B, W] left-padded
+    lists: torch.Tensor  # [B, W, k]
+    next_real: torch.Tensor  # [B, W]
+
+
+def windows(transcript: Transcript, max_len: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Cut sequences longer than the surrogate's window into consecutive windows."""
+    out = []
+    for seq, lists, nxt in zip(transcript.sequences, transcript.lists, transcript.next_real):
+        for start in range(0, len(seq), max_len):
+            out.append((seq[start : start + max_len], lists[start : start + max_len], nxt[start : start + max_len]))
+    return out
+
+
+def make_batches(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], batch_size: int, rng: np.random.Generator) -> list[_Batch]:
+    """Length-bucketed batches (similar lengths together), left-padded like the victims' input."""
+    lengths = np.array([len(p[0]) for p in pieces])
+    order = np.lexsort((rng.random(len(pieces)), lengths))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        chosen = [pieces[i] for i in order[start : start + batch_size]]
+        width = max(len(c[0]) for c in chosen)
+        k = chosen[0][1].shape[1]
+        inputs = np.zeros((len(chosen), width), dtype=np.int64)
+        lists = np.zeros((len(chosen), width, k), dtype=np.int64)
+        nxt = np.zeros((len(chosen), width), dtype=np.int64)
+        for row, (seq, lst, after) in enumerate(chosen):
+            inputs[row, width - len(seq) :] = seq
+            lists[row, width - len(seq) :] = lst
+            nxt[row, width - len(seq) :] = after
+        batches.append(_Batch(torch.from_numpy(inputs), torch.from_numpy(lists), torch.from_numpy(nxt)))
+    return batches
+
+
+def position_states(model: SequentialModel, inputs: torch.Tensor) -> torch.Tensor:
+    """[B, W, D]: the state that scores the next item after each prefix of each row.
+
+    Causal models give every prefix's state in one pass; a bidirectional model (BERT4Rec)
+    must see each prefix on its own, with its trailing mask token.
+    """
+    if getattr(model, "causal", True):
+        return model.encode(inputs)
+    b, width = inputs.shape
+    prefixes = inputs.unsqueeze(1).expand(b, width, width).clone()
+    future = torch.ones(width, width, dtype=torch.bool).triu(1)
+    prefixes[:, future] = 0
+    # Re-align each prefix to the right edge, as left padding expects.
+    shift = (width - 1 - torch.arange(width)).view(1, width, 1)
+    idx = (torch.arange(width).view(1, 1, width) - shift) % width
+    aligned = prefixes.gather(2, idx.expand(b, width, width))
+    return model.final_hidden(aligned.reshape(b * width, width)).view(b, width, -1)
+
+
+def holdout_agreement(surrogate: NeuralVictim, transcript: Transcript, rng: np.random.Generator, k: int = 10) -> float:
+    """Mean overlap of the surrogate's top-k with the victim's recorded top-k on held-out prefixes."""
+    from redteam.metrics import agreement_at_k, topk_items
+
+    prefixes, lists = [], []
+    for seq, lst in zip(transcript.sequences, transcript.lists):
+        for t in range(len(seq)):
+            prefixes.append(seq[: t + 1])
+            lists.append(lst[t, :k])
+    if not prefixes:
+        return float("nan")
+    if len(prefixes) > HOLDOUT_POSITIONS:
+        pick = np.sort(rng.choice(len(prefixes), HOLDOUT_POSITIONS, replace=False))
+        prefixes, lists = [prefixes[i] for i in pick], [lists[i] for i in pick]
+    values = []
+    for start in range(0, len(prefixes), 1024):
+        top = topk_items(surrogate.score(prefixes[start : start + 1024]), k)
+        values.append(agreement_at_k(top, np.stack(lists[start : start + 1024]), k))
+    return float(np.concatenate(values).mean())
+
+
+def distill(
+    surrogate: NeuralVictim,
+    transcript: Transcript,
+    *,
+    settings: DistillSettings,
+    seed: int,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> DistillReport:
+    """Train ``surrogate.model`` (already initialised) in place on ``transcript``."""
+    model = surrogate.model
+    assert model is not None
+    rng = np.random.default_rng(derive_seed(seed, "distill", "split"))
+    train, held = transcript.split(settings.holdout, rng) if settings.holdout > 0 else (transcript, Transcript())
+    pieces = windows(train, surrogate.params.max_len)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "distill", "negatives"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr)
+    report = DistillReport(positions=train.queries)
+    best, best_state, stale = float("-inf"), None, 0
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "distill", "dropout"))
+        for epoch in range(1, settings.epochs + 1):
+            model.train()
+            total, count = 0.0, 0
+            for batch in make_batches(pieces, settings.batch_size, rng):
+                loss = batch_loss(model, batch, settings, gen)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    model.item_emb.weight[0].zero_()
+                total += float(loss.detach())
+                count += 1
+            model.eval()
+            metrics = {"epoch": epoch, "loss": total / max(1, count)}
+            if len(held):
+                metrics["holdout_agreement@10"] = holdout_agreement(surrogate, held, np.random.default_rng(0))
+            report.history.append(metrics)
+            report.epochs_run = epoch
+            if progress is not None:
+                progress(epoch, settings.epochs, metrics)
+            score = metrics.get("holdout_agreement@10", -metrics["loss"])
+            if score > best:
+                best, stale = score, 0
+                best_state = copy.deepcopy(model.state_dict())
+                report.best_epoch = epoch
+                report.best_holdout_agreement10 = metrics.get("holdout_agreement@10", float("nan"))
+            else:
+                stale += 1
+                if stale >= settings.patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def batch_loss(model: SequentialModel, batch: _Batch, settings: DistillSettings, gen: torch.Generator) -> torch.Tensor:
+    active = batch.inputs != 0
+    hidden = position_states(model, batch.inputs)[active]
+    logits = model.logits(hidden)
+    lists = batch.lists[active]
+    loss = ranking_loss(logits, lists, margin=settings.margin, generator=gen)
+    if settings.repair:
+        loss = loss + settings.repair_weight * repair_loss(logits, lists, k=settings.repair_k, margin=settings.margin)
+    if settings.ce_weight > 0:
+        loss = loss + settings.ce_weight * next_item_ce(logits, batch.next_real[active])
+    return loss

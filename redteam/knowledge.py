@@ -1,0 +1,37 @@
+"""What an attack is granted: the black-box API handle and only what its threat model allows.
+
+An attack never receives the victim object, the full training data or the evaluation users.
+The runner builds one :class:`Knowledge` per (victim, attack, seed); the attack's own
+randomness comes from :attr:`Knowledge.seed`, derived independently of the victim's seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from redteam.api import BlackBoxAPI
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The attacker's view of one target.
+
+    ``few_shot``: the training part of the attacker's real users' sequences (empty when the
+    threat model grants none). ``victim_architecture``: the victim's alias when the scenario
+    says the attacker knows it (a same-architecture surrogate), else None. ``item_text`` is
+    indexed by item id (0 = padding) and given only when the scenario grants public item text.
+    """
+
+    api: BlackBoxAPI
+    n_items: int
+    seed: int
+    few_shot: tuple[np.ndarray, ...] = ()
+    victim_architecture: str | None = None
+    item_text: tuple[str, ...] | None = None
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_items < 1:
+            raise ValueError("n_items must be >= 1")

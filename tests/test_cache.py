@@ -1,0 +1,138 @@
+"""The trained-model cache: atomic entries, reuse, corrupt entries, read/enable switches, keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from redteam.cache import ModelCache, cache_key, code_version, default_cache_dir, sequences_checksum
+from redteam.errors import DataError
+
+
+class Factory:
+    """create/save/load callables that count their calls; the 'model' is a string in model.txt."""
+
+    def __init__(self, value: str = "weights-1") -> None:
+        self.value, self.created, self.loaded = value, 0, 0
+
+    def create(self) -> tuple[str, dict]:
+        self.created += 1
+        return self.value, {"epochs_run": 3, "seconds": 1.5}
+
+    def save(self, obj: str, path: Path) -> None:
+        (path / "model.txt").write_text(obj)
+
+    def load(self, path: Path) -> str:
+        self.loaded += 1
+        file = path / "model.txt"
+        if not file.exists():
+            raise DataError(f"missing {file}")
+        return file.read_text()
+
+    def get(self, cache: ModelCache, key: str = "k1"):
+        return cache.get_or_create("sasrec", key, create=self.create, save=self.save, load=self.load)
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+
+
+def test_create_then_load(tmp_path: Path) -> None:
+    cache, f = ModelCache(tmp_path), Factory()
+    obj, info, cached = f.get(cache)
+    assert (obj, info, cached) == ("weights-1", {"epochs_run": 3, "seconds": 1.5}, False)
+    entry = tmp_path / "models" / "sasrec-k1"
+    assert cache.entry("sasrec", "k1") == entry
+    assert sorted(p.name for p in entry.iterdir()) == ["info.json", "model.txt"]
+    assert json.loads((entry / "info.json").read_text()) == info
+    assert leftovers(tmp_path / "models") == []  # the temp dir was renamed into place
+
+    again = Factory("would-be-retrained")
+    obj, info, cached = again.get(cache)
+    assert (obj, info, cached) == ("weights-1", {"epochs_run": 3, "seconds": 1.5}, True)
+    assert (again.created, again.loaded) == (0, 1)
+    assert again.get(cache, key="k2")[2] is False and again.created == 1  # another key: a new entry
+
+
+def test_failed_save_leaves_no_entry(tmp_path: Path) -> None:
+    f = Factory()
+
+    def broken_save(obj: str, path: Path) -> None:
+        (path / "model.txt").write_text("half")
+        raise OSError("disk full")
+
+    cache = ModelCache(tmp_path)
+    with pytest.raises(OSError, match="disk full"):
+        cache.get_or_create("sasrec", "k1", create=f.create, save=broken_save, load=f.load)
+    assert not cache.entry("sasrec", "k1").exists()
+    assert leftovers(tmp_path / "models") == []
+    assert f.get(cache)[2] is False  # next time it is simply trained again
+
+
+def test_corrupt_info_names_the_file(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path)
+    Factory().get(cache)
+    info = cache.entry("sasrec", "k1") / "info.json"
+    info.write_text("{not json")
+    with pytest.raises(DataError, match=f"corrupt cache entry {info}.*--no-cache") as exc:
+        Factory().get(cache)
+    assert "\n" not in str(exc.value)
+
+
+def test_damaged_model_file_names_the_entry(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path)
+    Factory().get(cache)
+    entry = cache.entry("sasrec", "k1")
+    (entry / "model.txt").unlink()
+    with pytest.raises(DataError, match=f"corrupt cache entry {entry}: missing .*model.txt"):
+        Factory().get(cache)
+
+
+def test_read_false_recreates_and_overwrites(tmp_path: Path) -> None:
+    Factory("old").get(ModelCache(tmp_path))
+    fresh = Factory("new")
+    obj, _, cached = fresh.get(ModelCache(tmp_path, read=False))
+    assert (obj, cached, fresh.created, fresh.loaded) == ("new", False, 1, 0)
+    assert Factory().get(ModelCache(tmp_path))[0] == "new"  # the entry was replaced
+    assert leftovers(tmp_path / "models") == []
+
+
+def test_disabled_cache_writes_nothing(tmp_path: Path) -> None:
+    Factory("old").get(ModelCache(tmp_path / "a"))
+    f = Factory("new")
+    off = ModelCache(tmp_path / "a", enabled=False)
+    assert f.get(off)[:2] == ("new", {"epochs_run": 3, "seconds": 1.5})
+    assert f.get(off)[2] is False and (f.created, f.loaded) == (2, 0)  # never read
+    assert (tmp_path / "a" / "models" / "sasrec-k1" / "model.txt").read_text() == "old"  # never written
+    Factory().get(ModelCache(tmp_path / "b", enabled=False))
+    assert not (tmp_path / "b").exists()
+
+
+def test_default_root_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDTEAM_CACHE_DIR", str(tmp_path / "env"))
+    assert default_cache_dir() == tmp_path / "env"
+    assert ModelCache(None).root == tmp_path / "env" / "models"
+
+
+def test_cache_key_changes_with_every_part() -> None:
+    parts = {"victim": "sasrec", "params": {"hidden": 16, "epochs": 2}, "seed": 1, "train": "abc", "n_items": 30}
+    key = cache_key(**parts)
+    assert len(key) == 20 and cache_key(**dict(reversed(list(parts.items())))) == key  # order-free
+    changed = [
+        {"victim": "gru4rec"}, {"params": {"hidden": 16, "epochs": 3}}, {"params": {"hidden": 16}},
+        {"seed": 2}, {"train": "abd"}, {"n_items": 31}, {"extra": None},
+    ]
+    keys = {cache_key(**{**parts, **change}) for change in changed}
+    assert key not in keys and len(keys) == len(changed)
+    assert "+" in code_version()  # the code hash is part of every key
+
+
+def test_sequences_checksum_sees_boundaries_and_values() -> None:
+    import numpy as np
+
+    a = sequences_checksum([np.array([1, 2]), np.array([3])])
+    assert a == sequences_checksum([np.array([1, 2], dtype=np.int32), np.array([3])])
+    assert a != sequences_checksum([np.array([1]), np.array([2, 3])])
+    assert a != sequences_checksum([np.array([1, 2]), np.array([4])])
