@@ -42,7 +42,11 @@ def build_api(ctx: "RunContext", victim: Any) -> BlackBoxAPI:
                        expose_scores=a.expose_scores, exclude_history=a.exclude_history, batch_size=a.batch_size)
 
 
-def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: ComponentSpec, seed: int) -> None:
+def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: ComponentSpec, seed: int, attack_seed: int) -> None:
+    """``seed``: the run seed (which victim); ``attack_seed``: the attacker's own root seed.
+
+    The budget curve is drawn for the first attacker seed only (each point is a distillation).
+    """
     from redteam.registry import resolve
 
     sc = ctx.scenario
@@ -51,7 +55,7 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
     attack = cls(component_params("attacks", spec, where=f"attacks.{label}"))
     api = build_api(ctx, victim)
     knowledge = Knowledge(
-        api=api, n_items=ctx.dataset.n_items, seed=derive_seed(seed, "attack", label),
+        api=api, n_items=ctx.dataset.n_items, seed=derive_seed(attack_seed, "attack", label),
         few_shot=tuple(ctx.split.train[u] for u in ctx.few_shot_users),
         victim_architecture=victim.alias if sc.attacker.knows_architecture else None,
         item_text=tuple(ctx.dataset.item_text) if sc.attacker.item_text and ctx.dataset.item_text else None,
@@ -74,11 +78,12 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
         transcript = attack.collect(knowledge, max_queries=attack.query_allowance(knowledge), progress=on_progress)
         seconds_collect = time.perf_counter() - t0
         stage.update(completed=api.queries_used, total=api.budget, status=f"{api.queries_used} queries, {len(transcript)} sequences")
-    ctx.events.emit("extraction_collected", victim=victim_label, attack=label, seed=seed, queries=api.queries_used,
+    ctx.events.emit("extraction_collected", victim=victim_label, attack=label, seed=seed, attack_seed=attack_seed, queries=api.queries_used,
                     sequences=len(transcript), few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
 
     curve = []
-    points = sorted({int(round(s * transcript.queries)) for s in attack.params.curve if 0 < s < 1})
+    first = attack_seed == (sc.attacker.seeds or [seed])[0]
+    points = sorted({int(round(s * transcript.queries)) for s in attack.params.curve if 0 < s < 1}) if first else []
     with ctx.reporter.stage(f"{label}: distil surrogate", total=len(points) + 1) as stage:
         for done, queries in enumerate(points):
             stage.update(completed=done, status=f"budget curve: {queries} queries")
@@ -102,7 +107,7 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
     row.add("queries", float(api.queries_used))
     row.add("seconds", seconds_collect + seconds_distill)
     row.info.setdefault("extraction", []).append({
-        "seed": seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,
+        "seed": seed, "attack_seed": attack_seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,
         "queries": api.queries_used, "sequences": len(transcript), "few_shot_sequences": transcript.few_shot_count(),
         "seconds_collect": round(seconds_collect, 2), "seconds_distill": round(seconds_distill, 2),
         "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1),
@@ -110,7 +115,8 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
         "holdout_agreement@10": report.best_holdout_agreement10,
         "sampler": getattr(attack, "sampler_fit", None).__dict__ if getattr(attack, "sampler_fit", None) else None,
     })
-    ctx.curves.append({"victim": victim_label, "attack": label, "seed": seed, "metric": "agreement@10", "points": curve})
-    ctx.artifacts[f"surrogates/{victim_label}-{label}-seed{seed}"] = surrogate.save
+    if first:
+        ctx.curves.append({"victim": victim_label, "attack": label, "seed": attack_seed, "metric": "agreement@10", "points": curve})
+    ctx.artifacts[f"surrogates/{victim_label}-{label}-seed{seed}-attack{attack_seed}"] = surrogate.save
     ctx.events.emit("extraction_scored", victim=victim_label, attack=label, seed=seed,
                     agreement10=float(agreement_at_k(top, victim_top, 10).mean()), seconds_distill=seconds_distill)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate")
+HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate",
+            "queries", "seconds")
+COUNTS = ("queries", "seconds")  # shown as whole numbers, no CI
+SHORT = {"agreement@": "agr@"}
 
 
-def format_metric(m: dict[str, Any]) -> str:
+def format_metric(m: dict[str, Any], name: str = "") -> str:
     value, low, high = m["value"], m["ci_low"], m["ci_high"]
+    if name in COUNTS:
+        return f"{value:,.0f}"
     if low == high:
         return f"{value:.4f}"
     return f"{value:.4f}\n[dim][{low:.3f}, {high:.3f}][/]"
+
+
+def short_name(metric: str) -> str:
+    for long, short in SHORT.items():
+        metric = metric.replace(long, short)
+    return metric
 
 
 def render(results: dict[str, Any], console: Any) -> None:
@@ -33,17 +44,21 @@ def render(results: dict[str, Any], console: Any) -> None:
     metrics = _columns(results["rows"])
     confidence = results["scenario"]["eval"]["confidence"]
     table = Table(title=f"results: value and {confidence:.0%} CI", show_lines=True)
-    for col in ("victim", "attack", "defense"):
+    keys = [c for c in ("victim", "attack", "defense")
+            if c != "defense" or any(r["defense"] != "none" for r in results["rows"])]
+    for col in keys:
         table.add_column(col, style="bold" if col == "victim" else None)
     for m in metrics:
-        table.add_column(m, justify="right")
+        table.add_column(short_name(m), justify="right")
     table.add_column("train", justify="right")
     for row in results["rows"]:
-        cells = [row["victim"], row["attack"], row["defense"]]
-        cells += [format_metric(row["metrics"][m]) if m in row["metrics"] else "-" for m in metrics]
+        cells = [row[c] for c in keys]
+        cells += [format_metric(row["metrics"][m], m) if m in row["metrics"] else "-" for m in metrics]
         cells.append(_fit_summary(row["info"].get("fit", [])))
         table.add_row(*cells)
     console.print(table)
+    if results.get("curves"):
+        render_curves(results["curves"], console)
     if results.get("gates"):
         gates = Table(title="gates")
         for col in ("gate", "row", "value", "outcome"):
@@ -56,6 +71,19 @@ def render(results: dict[str, Any], console: Any) -> None:
         console.print(gates)
     t = results["timings"]
     console.print(f"total {t['total_seconds']:.1f} s, {results['environment']['threads']} threads")
+
+
+def render_curves(curves: list[dict[str, Any]], console: Any) -> None:
+    """One line per (victim, attack, seed): the metric at each budget point of one query stream."""
+    from rich.table import Table
+
+    table = Table(title="budget curve: agreement@10 at queries used (prefixes of one query stream)")
+    for col in ("victim", "attack", "seed", "queries -> agreement@10"):
+        table.add_column(col)
+    for c in curves:
+        points = "   ".join(f"{p['queries']:,}: {p[c['metric']]:.3f}" for p in c["points"])
+        table.add_row(c["victim"], c["attack"], str(c["seed"]), points)
+    console.print(table)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -87,7 +87,8 @@ def run_scenario(
             for spec in scenario.victims:
                 victim = run_victim(ctx, spec, seed)
                 for attack in scenario.attacks:
-                    run_attack(ctx, victim, spec.label(), attack, seed)
+                    for attack_seed in scenario.attacker.seeds or [seed]:
+                        run_attack(ctx, victim, spec.label(), attack, seed, attack_seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
     results = assemble_results(ctx, threads=threads)
     results["gates"] = evaluate_gates(scenario.gates, results["rows"])
@@ -109,14 +110,15 @@ def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
     return np.sort(numpy_rng(scenario.seed, "few-shot-users").choice(n_users, count, replace=False))
 
 
-def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int) -> None:
+def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int, attack_seed: int) -> None:
+    """One attack against one trained victim; ``attack_seed`` roots the attacker's randomness."""
     from redteam.registry import resolve
 
     family = resolve("attacks", spec.name).family
     if family == "extraction":
         from redteam.extraction_stage import run_extraction
 
-        run_extraction(ctx, victim, victim_label, spec, seed)
+        run_extraction(ctx, victim, victim_label, spec, seed, attack_seed)
     else:
         raise ConfigError(f"attacks: no runner stage for the '{family}' family yet ({spec.name})")
 

@@ -53,6 +53,7 @@ class AttackerConfig(Section):
     few_shot_ratio: float = Field(0.1, ge=0, lt=1, description="share of real users whose training sequences the attacker holds")
     knows_architecture: bool = Field(True, description="the attacker knows the victim's architecture")
     item_text: bool = Field(False, description="the attacker may read the public item text")
+    seeds: list[int] | None = Field(None, description="repeat each attack with these attacker seeds against the same victim (default: the run seed)")
 
 
 class EvalConfig(Section):

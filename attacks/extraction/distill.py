@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from attacks.extraction.losses import next_item_ce, ranking_loss, repair_loss
+from attacks.extraction.losses import draw_negatives, next_item_ce, ranking_from_scores, repair_from_scores
 from attacks.extraction.transcript import Transcript
 from redteam.seeding import derive_seed
 from victims.base import NeuralVictim, SequentialModel
 from victims.batching import left_pad
 
 HOLDOUT_POSITIONS = 4000
+FULL_SCORING_RATIO = 16  # score the whole catalog when it is at most this many times a list
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,12 @@ def position_states(model: SequentialModel, inputs: torch.Tensor) -> torch.Tenso
 
 
 def holdout_agreement(surrogate: NeuralVictim, transcript: Transcript, rng: np.random.Generator, k: int = 10) -> float:
-    """Mean overlap of the surrogate's top-k with the victim's recorded top-k on held-out prefixes."""
+    """Mean overlap of the surrogate's top-k with the victim's recorded top-k on held-out prefixes
+    (k is capped at the API's list length: with fewer than k ids per answer it is agreement@len)."""
     from redteam.metrics import agreement_at_k, topk_items
 
+    if len(transcript):
+        k = min(k, transcript.lists[0].shape[1])
     prefixes, lists = [], []
     for seq, lst in zip(transcript.sequences, transcript.lists):
         for t in range(len(seq)):
@@ -182,14 +187,55 @@ def distill(
     return report
 
 
+class _Scores:
+    """The surrogate's scores of chosen items for P prefixes.
+
+    A small catalog is scored in full once (one matrix product); a large one item by item
+    (gathered embeddings), with the full catalog scored only without gradient where a loss
+    needs the surrogate's own top-k. Both give the same numbers.
+    """
+
+    def __init__(self, model: SequentialModel, hidden: torch.Tensor, list_len: int) -> None:
+        self.model, self.hidden = model, hidden
+        self.table = model.output_table()
+        self.logits = model.logits(hidden) if model.n_items <= FULL_SCORING_RATIO * list_len else None
+
+    def of(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.logits is not None:
+            return self.logits.gather(1, ids)
+        return torch.bmm(F.embedding(ids, self.table), self.hidden.unsqueeze(2)).squeeze(2)
+
+    def of_pool(self, pool: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+        if self.logits is not None:
+            return self.logits.gather(1, pool[columns])
+        return (self.hidden @ self.table[pool].T).gather(1, columns)
+
+    def top(self, k: int) -> torch.Tensor:
+        with torch.no_grad():
+            full = self.logits.detach() if self.logits is not None else self.model.logits(self.hidden)
+            return full.topk(k, dim=1).indices
+
+    def rows(self, keep: torch.Tensor) -> torch.Tensor:
+        """Full-catalog logits (with gradient) of the rows in ``keep``."""
+        return self.logits[keep] if self.logits is not None else self.model.logits(self.hidden[keep])
+
+
 def batch_loss(model: SequentialModel, batch: _Batch, settings: DistillSettings, gen: torch.Generator) -> torch.Tensor:
+    """The distillation loss of one batch (equal to the losses on full-catalog logits; see tests)."""
     active = batch.inputs != 0
-    hidden = position_states(model, batch.inputs)[active]
-    logits = model.logits(hidden)
     lists = batch.lists[active]
-    loss = ranking_loss(logits, lists, margin=settings.margin, generator=gen)
+    scores = _Scores(model, position_states(model, batch.inputs)[active], lists.shape[1])
+    listed = scores.of(lists)
+    pool, columns, outside = draw_negatives(lists, model.n_items, gen)
+    loss = ranking_from_scores(listed, scores.of_pool(pool, columns), outside, margin=settings.margin)
     if settings.repair:
-        loss = loss + settings.repair_weight * repair_loss(logits, lists, k=settings.repair_k, margin=settings.margin)
+        k = min(settings.repair_k, lists.shape[1])
+        surrogate_top = scores.top(k)
+        loss = loss + settings.repair_weight * repair_from_scores(
+            lists[:, :k], listed[:, :k], surrogate_top, scores.of(surrogate_top), margin=settings.margin)
     if settings.ce_weight > 0:
-        loss = loss + settings.ce_weight * next_item_ce(logits, batch.next_real[active])
+        nxt = batch.next_real[active]
+        known = nxt > 0
+        if bool(known.any()):
+            loss = loss + settings.ce_weight * next_item_ce(scores.rows(known), nxt[known])
     return loss

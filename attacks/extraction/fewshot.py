@@ -68,7 +68,7 @@ class FewShot(ExtractionAttack):
         few = [s for s in knowledge.few_shot if len(s) >= 1]
         transcript = query_all_prefixes(knowledge.api, few, max_queries=max_queries, next_real=True, progress=report)
         left = max_queries - transcript.queries
-        if not self.params.augment or left <= 0:
+        if not self.params.augment or left <= 0 or not len(transcript):
             return transcript
         transcript.extend(self.augment(knowledge, transcript, max_queries=left,
                                        progress=(lambda used: report(transcript.queries + used)) if report else None))

@@ -36,13 +36,16 @@ def query_all_prefixes(
     prefix is recorded as the real next interaction.
     """
     transcript = Transcript()
-    kept = []
+    kept, fulls = [], []
     left = max_queries
     for seq in sequences:
-        n = min(len(seq), left)
-        if n <= 0:
+        if left <= 0:
             break
+        n = min(len(seq), left)
+        if n == 0:
+            continue
         kept.append(np.asarray(seq[:n], dtype=np.int64))
+        fulls.append(seq)
         left -= n
     prefixes = [s[: t + 1] for s in kept for t in range(len(s))]
     answers: list[list[int]] = []
@@ -51,7 +54,7 @@ def query_all_prefixes(
         if progress is not None:
             progress(len(answers))
     offset = 0
-    for seq, full in zip(kept, sequences):
+    for seq, full in zip(kept, fulls):
         lists = np.asarray(answers[offset : offset + len(seq)], dtype=np.int32)
         offset += len(seq)
         after = np.append(np.asarray(full, dtype=np.int64)[1:], 0)[: len(seq)] if next_real else None
