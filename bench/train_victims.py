@@ -36,9 +36,13 @@ def train_one(args) -> dict:
     options = {"epochs": args.epochs} if args.epochs is not None and args.victim != "popularity" else {}
     spec = ComponentSpec(name=args.victim, **options)
     t0 = time.perf_counter()
+    def progress(epoch: int, total: int, metrics: dict) -> None:
+        print(f"  {args.victim} epoch {epoch}: loss {metrics['loss']:.4f}, valid NDCG@10 "
+              f"{metrics.get('valid_ndcg@10', float('nan')):.4f}, {metrics['seconds']:.1f} s", file=sys.stderr, flush=True)
+
     victim, info, _ = fit_victim(
         spec, train=split.train, valid=(split.valid_histories(), split.valid_targets()),
-        n_items=dataset.n_items, seed=args.seed, cache=ModelCache(None, read=False),
+        n_items=dataset.n_items, seed=args.seed, cache=ModelCache(None, read=False), progress=progress,
     )
     wall = time.perf_counter() - t0
     values = ranking_values(victim.score, split.test_histories(), split.test_targets(), ks=[10, 50])
@@ -68,9 +72,9 @@ def main() -> None:
             cmd += ["--data-dir", args.data_dir]
         if args.epochs is not None:
             cmd += ["--epochs", str(args.epochs)]
-        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)  # per-epoch lines go to stderr
         if out.returncode:
-            print(f"{name}: failed\n{out.stderr[-2000:]}")
+            print(f"{name}: failed (exit {out.returncode})")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,22 @@ class Row:
                 "n": int(arrays[0].size),
             }
         return out
+
+
+def per_user_arrays(rows: "RowTable") -> dict[str, np.ndarray]:
+    """``"victim|attack|defense|metric"`` -> [seeds, units] for metrics with one value per user
+    (or target) and equal units across seeds: what a paired test between rows needs."""
+    out = {}
+    for row in rows:
+        for metric, arrays in row.per_seed.items():
+            if len({a.size for a in arrays}) == 1 and arrays[0].size > 1:
+                out["|".join((row.victim, row.attack, row.defense, metric))] = np.stack(arrays).astype(np.float32)
+    return out
+
+
+def write_per_user(rows: "RowTable", path: Path) -> None:
+    """An ``.npz`` of plain float arrays (read back with ``np.load(path, allow_pickle=False)``)."""
+    np.savez_compressed(path, **per_user_arrays(rows))
 
 
 class RowTable:

@@ -21,7 +21,7 @@ from redteam.evaluation import protocol, ranking_values
 from redteam.events import EventLog
 from redteam.gates import evaluate_gates
 from redteam.progress import Reporter
-from redteam.results import RowTable
+from redteam.results import RowTable, write_per_user
 from redteam.scenario import ComponentSpec, Scenario
 from redteam.seeding import numpy_rng
 
@@ -94,6 +94,7 @@ def run_scenario(
     results["gates"] = evaluate_gates(scenario.gates, results["rows"])
     failed = [g for g in results["gates"] if not g["held"]]
     events.emit("run_finished", seconds=ctx.timings["total_seconds"], gates_failed=len(failed))
+    ctx.artifacts["per_user.npz"] = lambda path: write_per_user(ctx.rows, path)
     out_dir = write_run(scenario, results, events, out_root=out_root, artifacts=ctx.artifacts)
     return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
 

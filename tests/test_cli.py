@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -127,6 +128,9 @@ def test_run_end_to_end_cache_and_determinism(run_cli, tmp_path: Path) -> None:
     ndcg = results["rows"][1]["metrics"]["ndcg@10"]
     assert 0.0 < ndcg["value"] < 1.0 and ndcg["ci_low"] <= ndcg["value"] <= ndcg["ci_high"]
     assert ndcg["n"] == results["protocol"]["test_users"] == 300
+    per_user = np.load(run_dir / "per_user.npz", allow_pickle=False)
+    assert per_user["sasrec|none|none|ndcg@10"].shape == (1, 300)
+    assert per_user["sasrec|none|none|ndcg@10"].mean() == pytest.approx(ndcg["value"], rel=1e-5)
     assert results["protocol"]["ranking"] == "full ranking over all 150 items (no sampled negatives)"
     assert results["environment"]["threads"] == 1
     assert [g["held"] for g in results["gates"]] == [True]
