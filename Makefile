@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SCENARIO ?= scenarios/smoke.yaml
+SCENARIO ?= scenarios/extraction_fewshot.yaml
 # Real benchmark data for the realdata tests: ../shared/data when it exists (override freely).
 REDTEAM_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 export REDTEAM_DATA_DIR
