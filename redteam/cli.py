@@ -67,6 +67,7 @@ def run(
 def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks or defenses")]) -> None:
     """Show each registered component with its declared parameters."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from redteam.registry import describe
@@ -77,7 +78,7 @@ def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims,
     table.add_column("parameters (default)")
     for entry in describe(kind.value):
         params = "\n".join(f"{p['name']}: {p['type']} = {p['default']!r}" for p in entry["params"]) or "-"
-        table.add_row(entry["alias"], entry["summary"], params)
+        table.add_row(entry["alias"], escape(entry["summary"]), escape(params))
     Console().print(table)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import typing
 from typing import Any, Literal
 
 from redteam.errors import ConfigError
@@ -52,6 +53,13 @@ def resolve(kind: Kind, alias: str, *, where: str = "") -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def type_name(annotation: Any) -> str:
+    """``int``, ``list[float]``, ``Literal['ce', 'sampled']``: readable, with the allowed values."""
+    if not typing.get_args(annotation) and hasattr(annotation, "__name__"):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
 def describe(kind: Kind) -> list[dict[str, Any]]:
     """One entry per component: alias, one-line summary, declared parameters with defaults."""
     rows = []
@@ -60,7 +68,7 @@ def describe(kind: Kind) -> list[dict[str, Any]]:
         doc = (cls.__doc__ or "").strip().splitlines()
         params = []
         for name, field in cls.Params.model_fields.items():
-            annotation = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
-            params.append({"name": name, "type": annotation, "default": field.default, "description": field.description or ""})
+            params.append({"name": name, "type": type_name(field.annotation), "default": field.get_default(call_default_factory=True),
+                           "description": field.description or ""})
         rows.append({"alias": alias, "summary": doc[0] if doc else "", "params": params})
     return rows
