@@ -22,6 +22,7 @@ class Attack:
     def __init__(self, params: Params | None = None, **overrides: Any) -> None:
         given = params.model_dump() if params is not None else {}
         self.params = self.Params(**{**given, **overrides})
+        self.diagnostics: dict[str, Any] = {}  # what the last run learned about itself (JSON-able)
 
     def identifier(self) -> dict[str, Any]:
         """What produced a result: the alias and every parameter value."""

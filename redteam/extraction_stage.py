@@ -95,11 +95,12 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
         surrogate, report = attack.train_surrogate(knowledge, transcript)
         seconds_distill = time.perf_counter() - t1
     top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
-    curve.append({"queries": transcript.queries, "agreement@10": float(agreement_at_k(top, victim_top, 10).mean())})
+    agreement = {k: agreement_at_k(top, victim_top, k) for k in AGREEMENT_KS}
+    curve.append({"queries": transcript.queries, "agreement@10": float(agreement[10].mean())})
 
     row = ctx.rows.row(ctx.dataset.name, victim_label, attack=label)
-    for k in AGREEMENT_KS:
-        row.add(f"agreement@{k}", agreement_at_k(top, victim_top, k))
+    for k, values in agreement.items():
+        row.add(f"agreement@{k}", values)
     quality = ranking_values(surrogate.score, histories, ctx.split.test_targets(ctx.test_users),
                              ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
     for metric, values in quality.items():
@@ -113,10 +114,10 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
         "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1),
         "distill_epochs": report.epochs_run, "best_epoch": report.best_epoch,
         "holdout_agreement@10": report.best_holdout_agreement10,
-        "sampler": getattr(attack, "sampler_fit", None).__dict__ if getattr(attack, "sampler_fit", None) else None,
+        **attack.diagnostics,
     })
     if first:
         ctx.curves.append({"victim": victim_label, "attack": label, "seed": attack_seed, "metric": "agreement@10", "points": curve})
     ctx.artifacts[f"surrogates/{victim_label}-{label}-seed{seed}-attack{attack_seed}"] = surrogate.save
     ctx.events.emit("extraction_scored", victim=victim_label, attack=label, seed=seed,
-                    agreement10=float(agreement_at_k(top, victim_top, 10).mean()), seconds_distill=seconds_distill)
+                    agreement10=float(agreement[10].mean()), seconds_distill=seconds_distill)

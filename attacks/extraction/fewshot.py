@@ -19,6 +19,7 @@ Steps, each switchable for ablations:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -81,8 +82,9 @@ class FewShot(ExtractionAttack):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(knowledge.seed, "fewshot", "sampler-init"))
             sampler = InteractionSampler(knowledge.n_items, k, hidden=p.sampler_hidden, max_len=p.max_length)
-        self.sampler_fit = fit_sampler(sampler, labelled, epochs=p.sampler_epochs, lr=p.lr,
-                                       seed=derive_seed(knowledge.seed, "fewshot", "sampler"))
+        fit = fit_sampler(sampler, labelled, epochs=p.sampler_epochs, lr=p.lr,
+                          seed=derive_seed(knowledge.seed, "fewshot", "sampler"))
+        self.diagnostics["sampler"] = dataclasses.asdict(fit)
         chooser = FewShotChooser(sampler, off_list_distribution(labelled, knowledge.n_items),
                                  use_sampler=p.sampler, use_signal=p.signal)
         lengths_pool = np.array([len(s) for s in labelled.sequences])
