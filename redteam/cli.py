@@ -63,6 +63,98 @@ def run(
     raise typer.Exit(outcome.exit_code)
 
 
+class ReportFormat(str, Enum):
+    terminal = "terminal"
+    html = "html"
+    json = "json"
+    junit = "junit"
+    md = "md"
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (or its results.json)")],
+    format_: Annotated[ReportFormat, typer.Option("--format", "-f", help="terminal (rich tables), html, json, junit or md")] = ReportFormat.terminal,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file instead of stdout")] = None,
+) -> None:
+    """Render a finished run's results.json: html (one self-contained page with plots), json,
+    junit (one test case per gate), md (a pull-request comment) or the terminal report."""
+    from redteam.errors import ConfigError, DataError
+    from redteam.reports import render as render_format
+    from redteam.reports.run_dir import load_results, results_file
+
+    results = load_results(run_dir)
+    source = results_file(run_dir)
+    try:
+        if format_ is ReportFormat.terminal:
+            if output is not None:
+                raise ConfigError("--output: the terminal report goes to stdout; pick --format html, json, junit or md")
+            from redteam.report import render
+
+            render(results, _console(False))
+            return
+        text = render_format(results, format_.value, source=str(source))
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{source}: malformed results ({type(exc).__name__}: {exc})") from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--output {output}: cannot write ({exc.strerror})") from None
+    sys.stderr.write(f"wrote {output}\n")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="the baseline run directory (A)")],
+    run_b: Annotated[Path, typer.Argument(help="the new run directory (B); deltas are B - A")],
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", metavar="METRIC", help="compare only this metric (repeatable)")] = None,
+    fail_on: Annotated[Optional[list[str]], typer.Option(
+        "--fail-on-regression", metavar="METRIC",
+        help="exit 1 when METRIC got significantly worse in any row of both runs (repeatable)")] = None,
+    bootstrap: Annotated[int, typer.Option(min=1, help="bootstrap resamples per delta")] = 1000,
+    confidence: Annotated[Optional[float], typer.Option(min=0.5, max=0.9999, help="CI level (default: run B's eval.confidence)")] = None,
+    changed: Annotated[bool, typer.Option("--changed", help="list only significant changes")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no output; the exit code says it")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the comparison as JSON (implies --quiet)")] = False,
+) -> None:
+    """Metric deltas between two runs with bootstrap CIs (paired when both scored the same users),
+    significant changes marked worse/better for the defender."""
+    from redteam.errors import ConfigError
+    from redteam.progress import Reporter
+    from redteam.registry import did_you_mean
+    from redteam.reports.compare import Run, compare_runs
+    from redteam.reports.compare_table import render_comparison
+    from redteam.reports.roles import worse_direction
+
+    a, b = Run.load(run_a), Run.load(run_b)
+    fail_on = list(dict.fromkeys(fail_on or []))
+    wanted = None if not metric else list(dict.fromkeys([*metric, *fail_on]))
+    rows_a, rows_b = a.rows(), b.rows()
+    present = {m for key in rows_a if key in rows_b for m in rows_a[key]["metrics"] if m in rows_b[key]["metrics"]}
+    for m in [*(metric or []), *fail_on]:
+        if m not in present:
+            raise ConfigError(f"{'--fail-on-regression' if m in fail_on else '--metric'} {m}: no row of both runs "
+                              f"has this metric{did_you_mean(m, present)}")
+    for m in fail_on:
+        if worse_direction(m) is None:
+            raise ConfigError(f"--fail-on-regression {m}: neither direction of '{m}' is a regression")
+    from rich.console import Console
+
+    reporter = Reporter(Console(stderr=True), enabled=not (quiet or json_out))
+    with reporter.session(), reporter.stage("compare: bootstrap deltas") as stage:
+        cmp = compare_runs(a, b, metrics=wanted, n_resamples=bootstrap, confidence=confidence,
+                           progress=lambda done, total, what: stage.update(completed=done, total=total, status=what))
+    if json_out:
+        sys.stdout.write(json.dumps(cmp.to_json(fail_on), default=str) + "\n")
+    elif not quiet:
+        render_comparison(cmp, _console(False), fail_on=fail_on, changed_only=changed)
+    raise typer.Exit(1 if fail_on and cmp.regressions(fail_on) else 0)
+
+
 @app.command("list")
 def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks or defenses")]) -> None:
     """Show each registered component with its declared parameters."""

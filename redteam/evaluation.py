@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from redteam.metrics import hit_rate, mrr, ndcg, rank_in_batches
+from redteam.progress import unsized_stage
 
 ScoreFn = Callable[[list[np.ndarray]], torch.Tensor]
 
@@ -20,8 +21,20 @@ def ranking_values(
     ks: list[int],
     exclude_history: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Per-user HR@K, NDCG@K and MRR@K for every K (full ranking over the catalog)."""
-    ranks = rank_in_batches(score_fn, histories, targets, exclude_history=exclude_history)
+    """Per-user HR@K, NDCG@K and MRR@K for every K (full ranking over the catalog).
+
+    Inside a progress stage opened without a total, the stage shows the users scored so far.
+    """
+    stage, total, done = unsized_stage(), len(histories), 0
+
+    def scored(chunk: list[np.ndarray]) -> torch.Tensor:
+        nonlocal done
+        scores = score_fn(chunk)
+        done += len(chunk)
+        stage.update(completed=done, total=total, status=f"{done:,} of {total:,} users scored")
+        return scores
+
+    ranks = rank_in_batches(scored, histories, targets, exclude_history=exclude_history)
     out: dict[str, np.ndarray] = {}
     for k in ks:
         out[f"hr@{k}"] = hit_rate(ranks, k)

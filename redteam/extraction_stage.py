@@ -119,5 +119,6 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
     if first:
         ctx.curves.append({"victim": victim_label, "attack": label, "seed": attack_seed, "metric": "agreement@10", "points": curve})
     ctx.artifacts[f"surrogates/{victim_label}-{label}-seed{seed}-attack{attack_seed}"] = surrogate.save
+    ctx.surrogates[(victim_label, seed, attack_seed, label)] = surrogate  # for a poisoning attack of the same run
     ctx.events.emit("extraction_scored", victim=victim_label, attack=label, seed=seed,
                     agreement10=float(agreement[10].mean()), seconds_distill=seconds_distill)

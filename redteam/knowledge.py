@@ -8,6 +8,7 @@ randomness comes from :attr:`Knowledge.seed`, derived independently of the victi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,11 @@ class Knowledge:
     threat model grants none). ``victim_architecture``: the victim's alias when the scenario
     says the attacker knows it (a same-architecture surrogate), else None. ``item_text`` is
     indexed by item id (0 = padding) and given only when the scenario grants public item text.
+    ``item_popularity`` (interaction counts of the training data, indexed by item id) is given
+    only when the scenario grants it (``attacker.item_popularity``). ``surrogate`` is a model the
+    attacker holds (scored like a victim: ``surrogate.score(histories)``): one it stole earlier in
+    the run through the API, or, for an upper bound, a white-box copy of the victim;
+    ``surrogate_source`` says which.
     """
 
     api: BlackBoxAPI
@@ -30,6 +36,9 @@ class Knowledge:
     few_shot: tuple[np.ndarray, ...] = ()
     victim_architecture: str | None = None
     item_text: tuple[str, ...] | None = None
+    item_popularity: np.ndarray | None = None
+    surrogate: Any | None = None
+    surrogate_source: str | None = None
     notes: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "MetricValue",
     "agreement_at_k",
     "bootstrap_ci",
+    "bootstrap_ci_grouped",
     "hit_rate",
     "mean_over_targets",
     "mrr",
@@ -40,6 +41,7 @@ __all__ = [
     "target_exposure",
     "target_ranks",
     "topk_items",
+    "unpaired_bootstrap_diff",
 ]
 
 # Bound on the number of int64 indices drawn at once by the bootstrap (about 32 MiB).
@@ -383,6 +385,66 @@ def bootstrap_ci(
     return mean, low, high
 
 
+def bootstrap_ci_grouped(
+    values: np.ndarray,
+    groups: np.ndarray,
+    clusters: np.ndarray | None = None,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Macro mean over groups with a cluster-bootstrap interval: ``(mean, low, high)``.
+
+    ``values[i]`` belongs to group ``groups[i]`` (a target item, say) and to cluster
+    ``clusters[i]`` (the user it was measured on; one user may appear in several groups). The
+    point value is :func:`mean_over_targets`' macro average: each group's mean, then the mean
+    of those, so every group weighs the same. Each of the ``R`` resamples draws as many
+    clusters as there are, with replacement, and recomputes every group's mean over the drawn
+    clusters' values (a cluster drawn twice counts twice), then the macro mean; a group none of
+    whose clusters was drawn is left out of that resample. Resampling whole clusters keeps the
+    correlation between one user's values for different targets. ``clusters=None`` makes every
+    value its own cluster. ``n_resamples=0`` gives ``(mean, mean, mean)``; empty input NaNs.
+    """
+    _check_bootstrap_args(n_resamples, confidence)
+    v = _to_numpy_1d(values, "values")
+    g = np.asarray(groups).reshape(-1)
+    c = np.arange(v.size) if clusters is None else np.asarray(clusters).reshape(-1)
+    if g.size != v.size or c.size != v.size:
+        raise ValueError(f"groups and clusters need one entry per value ({v.size}), got {g.size} and {c.size}")
+    nan = float("nan")
+    if v.size == 0:
+        return nan, nan, nan
+    _, g_idx = np.unique(g, return_inverse=True)
+    _, c_idx = np.unique(c, return_inverse=True)
+    n_groups, n_clusters = int(g_idx.max()) + 1, int(c_idx.max()) + 1
+    sums = np.zeros((n_clusters, n_groups))
+    counts = np.zeros((n_clusters, n_groups))
+    np.add.at(sums, (c_idx, g_idx), v)
+    np.add.at(counts, (c_idx, g_idx), 1.0)
+    mean = float(np.mean(sums.sum(axis=0) / counts.sum(axis=0)))
+    if n_resamples == 0:
+        return mean, mean, mean
+    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_ELEMENTS // n_clusters)
+    macro = np.empty(int(n_resamples), dtype=np.float64)
+    for start in range(0, int(n_resamples), rows_per_chunk):
+        stop = min(int(n_resamples), start + rows_per_chunk)
+        r = stop - start
+        drawn = rng.integers(0, n_clusters, size=(r, n_clusters))
+        drawn += (np.arange(r) * n_clusters)[:, None]
+        weight = np.bincount(drawn.ravel(), minlength=r * n_clusters).reshape(r, n_clusters).astype(np.float64)
+        num, den = weight @ sums, weight @ counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_group = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        seen = ~np.isnan(per_group)
+        macro[start:stop] = np.where(seen.any(axis=1), np.nansum(per_group, axis=1) / np.maximum(seen.sum(axis=1), 1), np.nan)
+    macro = macro[~np.isnan(macro)]
+    if macro.size == 0:
+        return mean, nan, nan
+    low, high = _percentile_interval(macro, confidence)
+    return mean, low, high
+
+
 def paired_bootstrap_diff(
     a: np.ndarray,
     b: np.ndarray,
@@ -423,6 +485,40 @@ def paired_bootstrap_diff(
         return mean, low, high, 1.0
     p = min(1.0, 2.0 * opposite / means.size)
     return mean, low, high, float(p)
+
+
+def unpaired_bootstrap_diff(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+) -> tuple[float, float, float, float]:
+    """Bootstrap of ``mean(a) - mean(b)`` for independent samples: ``(diff, low, high, p_value)``.
+
+    Each resample draws ``a`` and ``b`` with replacement, separately, at their own sizes; the
+    interval and the two-sided p-value are read off the resampled differences as in
+    :func:`paired_bootstrap_diff`. Use it when the two sides were not scored on the same units.
+    """
+    _check_bootstrap_args(n_resamples, confidence)
+    va = _to_numpy_1d(a, "a")
+    vb = _to_numpy_1d(b, "b")
+    nan = float("nan")
+    if va.size == 0 or vb.size == 0:
+        return nan, nan, nan, nan
+    mean = float(va.mean() - vb.mean())
+    if n_resamples == 0:
+        return mean, mean, mean, nan
+    means = _bootstrap_means(va, rng, int(n_resamples)) - _bootstrap_means(vb, rng, int(n_resamples))
+    low, high = _percentile_interval(means, confidence)
+    if mean > 0:
+        opposite = np.count_nonzero(means <= 0)
+    elif mean < 0:
+        opposite = np.count_nonzero(means >= 0)
+    else:
+        return mean, low, high, 1.0
+    return mean, low, high, float(min(1.0, 2.0 * opposite / means.size))
 
 
 @dataclass(frozen=True)

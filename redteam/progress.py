@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Iterator
 
 
 class Stage:
-    def __init__(self, progress: Any, task: Any) -> None:
+    def __init__(self, progress: Any, task: Any, *, sized: bool = False) -> None:
         self._progress, self._task = progress, task
+        self.sized = sized  # opened with a total of its own
 
     def update(self, *, completed: float | None = None, total: float | None = None, status: str = "") -> None:
         if self._progress is not None:
@@ -17,6 +19,21 @@ class Stage:
     def advance(self, amount: float = 1, status: str = "") -> None:
         if self._progress is not None:
             self._progress.update(self._task, advance=amount, status=status)
+
+
+_OPEN: ContextVar[Stage | None] = ContextVar("redteam_open_stage", default=None)
+_IDLE = Stage(None, None)
+
+
+def unsized_stage() -> Stage:
+    """The innermost open stage if it was opened without a total, else a stage that shows nothing.
+
+    Lets a long inner loop (scoring users in batches) give such a stage a bar, items done and
+    time left without every caller passing a callback; a stage that counts its own units
+    (epochs, queries) is never overwritten.
+    """
+    stage = _OPEN.get()
+    return stage if stage is not None and not stage.sized else _IDLE
 
 
 class Reporter:
@@ -46,12 +63,14 @@ class Reporter:
     @contextmanager
     def stage(self, description: str, total: float | None = None) -> Iterator[Stage]:
         if self._progress is None:
-            yield Stage(None, None)
+            yield Stage(None, None, sized=total is not None)
             return
         task = self._progress.add_task(description, total=total, status="")
+        token = _OPEN.set(Stage(self._progress, task, sized=total is not None))
         try:
-            yield Stage(self._progress, task)
+            yield _OPEN.get()
         finally:
+            _OPEN.reset(token)
             t = self._progress.tasks[task] if task < len(self._progress.tasks) else None
             if t is not None and t.total is not None:
                 self._progress.update(task, completed=t.total)

@@ -6,6 +6,7 @@ A plugin is one file plus one line here (or a call to :func:`register`).
 from __future__ import annotations
 
 import difflib
+import re
 import importlib
 import typing
 from typing import Any, Literal
@@ -26,6 +27,10 @@ REGISTRY: dict[str, dict[str, str]] = {
         "extraction.random": "attacks.extraction.random_sequences:RandomSequences",
         "extraction.autoregressive": "attacks.extraction.autoregressive:Autoregressive",
         "extraction.fewshot": "attacks.extraction.fewshot:FewShot",
+        "poisoning.random": "attacks.poisoning.random_profiles:RandomProfiles",
+        "poisoning.bandwagon": "attacks.poisoning.bandwagon:Bandwagon",
+        "poisoning.segment": "attacks.poisoning.segment:Segment",
+        "poisoning.surrogate": "attacks.poisoning.surrogate_guided:SurrogateGuided",
     },
     "defenses": {
         "none": "defenses.none:NoDefense",
@@ -57,7 +62,8 @@ def type_name(annotation: Any) -> str:
     """``int``, ``list[float]``, ``Literal['ce', 'sampled']``: readable, with the allowed values."""
     if not typing.get_args(annotation) and hasattr(annotation, "__name__"):
         return annotation.__name__
-    return str(annotation).replace("typing.", "")
+    # Classes inside a Union print with their module path: keep the class name only.
+    return re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Z]\w*)", r"\1", str(annotation).replace("typing.", ""))
 
 
 def describe(kind: Kind) -> list[dict[str, Any]]:

@@ -74,16 +74,30 @@ def render(results: dict[str, Any], console: Any) -> None:
 
 
 def render_curves(curves: list[dict[str, Any]], console: Any) -> None:
-    """One line per (victim, attack, seed): the metric at each budget point of one query stream."""
+    """Budget curves: one line per (victim, attack, seed), the metric at each budget point of one
+    query stream. Detector ROC curves (``"metric": "roc"``): their AUC and number of points."""
     from rich.table import Table
 
-    table = Table(title="budget curve: agreement@10 at queries used (prefixes of one query stream)")
-    for col in ("victim", "attack", "seed", "queries -> agreement@10"):
-        table.add_column(col)
-    for c in curves:
-        points = "   ".join(f"{p['queries']:,}: {p[c['metric']]:.3f}" for p in c["points"])
-        table.add_row(c["victim"], c["attack"], str(c["seed"]), points)
-    console.print(table)
+    budget = [c for c in curves if c.get("metric") != "roc" and all("queries" in p for p in c.get("points", []))]
+    for metric in dict.fromkeys(c["metric"] for c in budget):
+        table = Table(title=f"budget curve: {metric} at queries used (prefixes of one query stream)")
+        for col in ("victim", "attack", "seed", f"queries -> {metric}"):
+            table.add_column(col)
+        for c in (c for c in budget if c["metric"] == metric):
+            points = "   ".join(f"{p['queries']:,}: {p[metric]:.3f}" for p in c["points"])
+            table.add_row(str(c.get("victim")), str(c.get("attack")), str(c.get("seed")), points)
+        console.print(table)
+    roc = [c for c in curves if c.get("metric") == "roc"]
+    if roc:
+        from redteam.reports.figures import roc_auc
+
+        table = Table(title="detector ROC curves")
+        for col in ("victim", "attack", "defense", "points", "AUC"):
+            table.add_column(col)
+        for c in roc:
+            auc = c.get("auc", roc_auc([(p["fpr"], p["tpr"]) for p in c["points"]]))
+            table.add_row(*(str(c.get(k, "-")) for k in ("victim", "attack", "defense")), str(len(c["points"])), f"{auc:.3f}")
+        console.print(table)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from redteam.metrics import bootstrap_ci
+from redteam.metrics import bootstrap_ci, bootstrap_ci_grouped
 
 RowKey = tuple[str, str, str, str]  # dataset, victim, attack, defense
 
@@ -21,18 +21,38 @@ class Row:
     defense: str = "none"
     per_seed: dict[str, list[np.ndarray]] = field(default_factory=dict)  # metric -> one array per seed
     info: dict[str, Any] = field(default_factory=dict)
+    # metric -> one (groups, clusters) pair per seed, for macro-averaged metrics (see ``add``)
+    layout: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
     @property
     def key(self) -> RowKey:
         return (self.dataset, self.victim, self.attack, self.defense)
 
-    def add(self, metric: str, values: np.ndarray | float) -> None:
-        """One seed's per-user (or per-target) values of a metric; a scalar is one value."""
-        self.per_seed.setdefault(metric, []).append(np.atleast_1d(np.asarray(values, dtype=np.float64)))
+    def add(self, metric: str, values: np.ndarray | float, *, groups: np.ndarray | None = None,
+            clusters: np.ndarray | None = None) -> None:
+        """One seed's per-user (or per-target) values of a metric; a scalar is one value.
+
+        With ``groups`` (and ``clusters``), the values are units such as (target, user) pairs: the
+        metric is the macro average over groups (each target's mean, then their mean) and its
+        interval resamples clusters (users), see :func:`redteam.metrics.bootstrap_ci_grouped`.
+        """
+        arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+        if (groups is None) != (metric not in self.layout) and metric in self.per_seed:
+            raise ValueError(f"{metric}: every seed must be added with groups, or none")
+        self.per_seed.setdefault(metric, []).append(arr)
+        if groups is not None:
+            g = np.asarray(groups).reshape(-1)
+            c = np.arange(arr.size) if clusters is None else np.asarray(clusters).reshape(-1)
+            if g.size != arr.size or c.size != arr.size:
+                raise ValueError(f"{metric}: groups and clusters need one entry per value")
+            self.layout.setdefault(metric, []).append((g, c))
 
     def aggregate(self, *, rng: np.random.Generator, n_resamples: int, confidence: float) -> dict[str, dict[str, Any]]:
         out = {}
         for metric, arrays in self.per_seed.items():
+            if metric in self.layout:
+                out[metric] = self._aggregate_grouped(metric, rng=rng, n_resamples=n_resamples, confidence=confidence)
+                continue
             seed_means = [float(a.mean()) if a.size else float("nan") for a in arrays]
             same_units = len({a.size for a in arrays}) == 1
             # Paired over users when every seed scored the same users: CI of the per-user seed mean.
@@ -48,6 +68,32 @@ class Row:
                 "n": int(arrays[0].size),
             }
         return out
+
+
+    def _aggregate_grouped(self, metric: str, *, rng: np.random.Generator, n_resamples: int,
+                           confidence: float) -> dict[str, Any]:
+        arrays, layouts = self.per_seed[metric], self.layout[metric]
+        seed_means = [float(np.mean([a[g == k].mean() for k in np.unique(g)])) if a.size else float("nan")
+                      for a, (g, _) in zip(arrays, layouts)]
+        g0, c0 = layouts[0]
+        paired = all(a.size == arrays[0].size and np.array_equal(g, g0) and np.array_equal(c, c0)
+                     for a, (g, c) in zip(arrays, layouts))
+        if paired:  # the same (group, cluster) units every seed: CI of the per-unit seed mean
+            pooled, groups, clusters = np.mean(np.stack(arrays), axis=0), g0, c0
+        else:
+            pooled = np.concatenate(arrays)
+            groups = np.concatenate([g for g, _ in layouts])
+            clusters = np.concatenate([np.asarray([f"{s}:{x}" for x in c]) for s, (_, c) in enumerate(layouts)])
+        value = float(np.mean(seed_means))
+        if pooled.size > 1:
+            _, low, high = bootstrap_ci_grouped(pooled, groups, clusters, rng=rng, n_resamples=n_resamples, confidence=confidence)
+        else:
+            low = high = value
+        return {
+            "value": value, "ci_low": float(low), "ci_high": float(high),
+            "std_over_seeds": float(np.std(seed_means)) if len(seed_means) > 1 else 0.0,
+            "per_seed": seed_means, "n": int(arrays[0].size), "groups": int(np.unique(g0).size),
+        }
 
 
 def per_user_arrays(rows: "RowTable") -> dict[str, np.ndarray]:

@@ -43,6 +43,8 @@ class RunContext:
     curves: list[dict[str, Any]] = field(default_factory=list)
     victim_top: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # run-dir path -> writer
+    surrogates: dict[tuple[str, int, int, str], Any] = field(default_factory=dict)  # (victim, seed, attack seed, label) -> stolen model
+    poisoning: dict[str, Any] = field(default_factory=dict)  # the poisoning stage's per-run state (targets, clean exposure)
 
 
 @dataclass
@@ -83,10 +85,15 @@ def run_scenario(
             few_shot_users=few_shot_users,
         )
         ctx.timings["data_seconds"] = time.perf_counter() - started
+        attacks = order_attacks(scenario.attacks)
+        if any(family_of(a) == "poisoning" for a in attacks):
+            from redteam.poisoning_stage import prepare
+
+            prepare(ctx)  # draw (or look up) the targets before any training: a bad id fails fast
         for seed in scenario.run_seeds:
             for spec in scenario.victims:
                 victim = run_victim(ctx, spec, seed)
-                for attack in scenario.attacks:
+                for attack in attacks:
                     for attack_seed in scenario.attacker.seeds or [seed]:
                         run_attack(ctx, victim, spec.label(), attack, seed, attack_seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
@@ -111,15 +118,29 @@ def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
     return np.sort(numpy_rng(scenario.seed, "few-shot-users").choice(n_users, count, replace=False))
 
 
-def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int, attack_seed: int) -> None:
-    """One attack against one trained victim; ``attack_seed`` roots the attacker's randomness."""
+def family_of(spec: ComponentSpec) -> str:
     from redteam.registry import resolve
 
-    family = resolve("attacks", spec.name).family
+    return resolve("attacks", spec.name).family
+
+
+def order_attacks(attacks: list[ComponentSpec]) -> list[ComponentSpec]:
+    """Scenario order, except that poisoning attacks run last: they may use a surrogate that an
+    extraction attack of the same scenario steals first."""
+    return sorted(attacks, key=lambda spec: family_of(spec) == "poisoning")
+
+
+def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int, attack_seed: int) -> None:
+    """One attack against one trained victim; ``attack_seed`` roots the attacker's randomness."""
+    family = family_of(spec)
     if family == "extraction":
         from redteam.extraction_stage import run_extraction
 
         run_extraction(ctx, victim, victim_label, spec, seed, attack_seed)
+    elif family == "poisoning":
+        from redteam.poisoning_stage import run_poisoning
+
+        run_poisoning(ctx, victim, victim_label, spec, seed, attack_seed)
     else:
         raise ConfigError(f"attacks: no runner stage for the '{family}' family yet ({spec.name})")
 
@@ -190,13 +211,17 @@ def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, 
     """Write the run directory atomically: a temp dir renamed to ``<dir>/<name>-<hash>``."""
     import yaml
 
+    from redteam.reports import write_reports
+
     root = out_root or scenario.output.dir
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{scenario.name}-{scenario.fingerprint()}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{scenario.name}-", dir=root))
     try:
         (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(results["scenario"], sort_keys=False))
-        (tmp / "results.json").write_text(json.dumps(results, indent=2, default=_json_default))
+        text = json.dumps(results, indent=2, default=_json_default)
+        (tmp / "results.json").write_text(text)
+        write_reports(json.loads(text), tmp, scenario.output.formats, source=f"{final.name}/results.json")
         events.write(tmp / "events.jsonl")
         for rel, writer in (artifacts or {}).items():
             writer(tmp / rel)

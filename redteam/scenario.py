@@ -53,7 +53,40 @@ class AttackerConfig(Section):
     few_shot_ratio: float = Field(0.1, ge=0, lt=1, description="share of real users whose training sequences the attacker holds")
     knows_architecture: bool = Field(True, description="the attacker knows the victim's architecture")
     item_text: bool = Field(False, description="the attacker may read the public item text")
+    item_popularity: bool = Field(True, description="the attacker knows item popularity (training interaction counts, as a public bestseller list)")
     seeds: list[int] | None = Field(None, description="repeat each attack with these attacker seeds against the same victim (default: the run seed)")
+
+
+class PoisoningConfig(Section):
+    """Shared by every poisoning attack of a scenario, so that their rows are comparable.
+
+    Targets are drawn once per run from the root seed; each poisoning attack may override the
+    fake budget, profile shape and retraining mode with its own parameters of the same names.
+    """
+
+    targets: int = Field(5, ge=1, description="number of target items drawn (ignored with target_ids)")
+    target_selection: Literal["unpopular", "buckets"] = Field(
+        "unpopular", description="unpopular: drawn from items below the median training popularity; "
+        "buckets: one item from each of `targets` equal-size popularity buckets")
+    target_ids: list[str | int] | None = Field(None, description="explicit targets: the dataset's own (raw) item ids")
+    fake_share: float = Field(0.01, gt=0, le=1, description="fake users as a share of the real users (at least one per target)")
+    profile_length: Literal["real"] | int = Field("real", description="items per fake profile: 'real' draws from the real users' lengths, or a fixed number >= 2")
+    placement: Literal["random", "alternate", "end"] = Field(
+        "random", description="target slots in a profile: random non-adjacent positions, evenly spaced ending on the target, or the last positions")
+    target_share: float = Field(0.2, gt=0, le=0.5, description="share of each profile's items that are its target (at least one)")
+    retrain: Literal["scratch", "finetune"] = Field("scratch", description="retrain the victim from scratch on real + fake profiles, or fine-tune the clean weights (a weaker setting)")
+    finetune_epochs: int = Field(10, ge=1, description="maximum epochs of retrain: finetune")
+    k: list[int] = Field(default_factory=lambda: [50], description="cut-offs of target_hr@K / target_ndcg@K")
+
+    @model_validator(mode="after")
+    def _check(self) -> "PoisoningConfig":
+        if isinstance(self.profile_length, int) and self.profile_length < 2:
+            raise ValueError("profile_length must be 'real' or an integer >= 2")
+        if not self.k or any(k < 1 for k in self.k):
+            raise ValueError("every cut-off must be >= 1")
+        if self.target_ids is not None and len(self.target_ids) == 0:
+            raise ValueError("target_ids must name at least one item")
+        return self
 
 
 class EvalConfig(Section):
@@ -93,7 +126,10 @@ class Gate(Section):
 
 class OutputConfig(Section):
     dir: Path = Path("runs")
-    formats: list[Literal["json"]] = Field(default_factory=lambda: ["json"])
+    formats: list[Literal["json", "html", "junit", "md"]] = Field(
+        default_factory=lambda: ["json"],
+        description="files written into the run directory: json (results.json, always written), "
+                    "html (report.html), junit (junit.xml), md (report.md)")
 
 
 class RuntimeConfig(Section):
@@ -112,6 +148,7 @@ class Scenario(Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     attacker: AttackerConfig = Field(default_factory=AttackerConfig)
     attacks: list[ComponentSpec] = Field(default_factory=list)
+    poisoning: PoisoningConfig = Field(default_factory=PoisoningConfig)
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
     eval: EvalConfig = Field(default_factory=EvalConfig)
     gates: list[Gate] = Field(default_factory=list)
@@ -271,10 +308,24 @@ SECTION_KIND: dict[str, Kind] = {"victims": "victims", "attacks": "attacks", "de
 
 
 def check_components(scenario: Scenario) -> None:
-    """Resolve every named component and validate its parameters against its Params."""
+    """Resolve every named component and validate its parameters against its Params.
+
+    A component may also check its parameters against the rest of the scenario (a poisoning
+    attack that uses another attack's surrogate) with a ``check_scenario`` class method. Two
+    attacks may not share a label: their results would land in one row.
+    """
     for section, kind in SECTION_KIND.items():
         for i, spec in enumerate(getattr(scenario, section)):
-            component_params(kind, spec, where=f"{section}[{i}]")
+            params = component_params(kind, spec, where=f"{section}[{i}]")
+            check = getattr(resolve(kind, spec.name), "check_scenario", None)
+            if check is not None:
+                check(params, scenario, where=f"{section}[{i}]")
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(scenario.attacks):
+        if spec.label() in seen:
+            raise ConfigError(f"attacks[{i}].label: '{spec.label()}' is already the label of attacks[{seen[spec.label()]}]; "
+                              "give each attack its own label")
+        seen[spec.label()] = i
 
 
 def component_params(kind: Kind, spec: ComponentSpec, *, where: str) -> Any:

@@ -32,9 +32,9 @@ class ExtractionParams(Params):
     surrogate: str | None = Field(None, description="surrogate architecture (default: the victim's, if known, else sasrec)")
     surrogate_params: dict[str, Any] = Field(default_factory=dict, description="surrogate hyper-parameters (victim Params keys)")
     distill_epochs: int = Field(30, ge=1, description="maximum distillation epochs")
-    distill_patience: int = Field(3, ge=1, description="epochs without held-out agreement gain before stopping")
-    distill_batch: int = Field(128, ge=1, description="sequences per distillation batch")
-    lr: float = Field(1e-3, gt=0, description="surrogate AdamW learning rate")
+    distill_patience: int = Field(5, ge=1, description="epochs without held-out agreement gain before stopping")
+    distill_batch: int = Field(800, ge=1, description="prefixes (queries) per distillation batch")
+    lr: float = Field(5e-3, gt=0, description="surrogate AdamW learning rate")
     margin: float = Field(0.5, gt=0, description="hinge margin of the ranking losses")
     holdout: float = Field(0.1, ge=0, lt=1, description="share of the attacker's own sequences kept for model selection")
     budget_share: float = Field(1.0, gt=0, le=1, description="share of the API budget this attack may spend")
@@ -61,7 +61,7 @@ class ExtractionAttack(Attack):
 
     def distill_settings(self) -> DistillSettings:
         p = self.params
-        return DistillSettings(epochs=p.distill_epochs, patience=p.distill_patience, batch_size=p.distill_batch,
+        return DistillSettings(epochs=p.distill_epochs, patience=p.distill_patience, batch_positions=p.distill_batch,
                                lr=p.lr, margin=p.margin, holdout=p.holdout)
 
     def query_allowance(self, knowledge: Knowledge) -> int:

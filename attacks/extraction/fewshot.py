@@ -47,6 +47,7 @@ class FewShotParams(ExtractionParams):
     seed_prefix: int = Field(1, ge=1, description="real items that start each synthetic sequence")
     sampler_hidden: int = Field(32, ge=4, description="width of the sampler's encoder")
     sampler_epochs: int = Field(20, ge=1, description="training epochs of sampler + signal")
+    sampler_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of sampler + signal")
     max_length: int = Field(50, ge=2, description="longest synthetic sequence")
 
 
@@ -82,7 +83,7 @@ class FewShot(ExtractionAttack):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(knowledge.seed, "fewshot", "sampler-init"))
             sampler = InteractionSampler(knowledge.n_items, k, hidden=p.sampler_hidden, max_len=p.max_length)
-        fit = fit_sampler(sampler, labelled, epochs=p.sampler_epochs, lr=p.lr,
+        fit = fit_sampler(sampler, labelled, epochs=p.sampler_epochs, lr=p.sampler_lr,
                           seed=derive_seed(knowledge.seed, "fewshot", "sampler"))
         self.diagnostics["sampler"] = dataclasses.asdict(fit)
         chooser = FewShotChooser(sampler, off_list_distribution(labelled, knowledge.n_items),

@@ -61,7 +61,7 @@ def fit_sampler(sampler: InteractionSampler, few_shot: Transcript, *, epochs: in
         for _ in range(epochs):
             sampler.train()
             total, count = 0.0, 0
-            for batch in make_batches(pieces, 64, rng):
+            for batch in make_batches(pieces, 512, rng):
                 known = batch.next_real > 0
                 if not bool(known.any()):
                     continue

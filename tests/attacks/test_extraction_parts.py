@@ -339,7 +339,7 @@ def test_distill_selects_on_held_out_transcript_sequences(one_thread) -> None:
     transcript = random_transcript()
     attack = RandomSequences(surrogate_params={"hidden": 16, "dropout": 0.0})
     knowledge = knowledge_for(11)
-    settings = DistillSettings(epochs=3, patience=5, batch_size=8, lr=5e-3, holdout=0.2)
+    settings = DistillSettings(epochs=3, patience=5, batch_positions=64, lr=5e-3, holdout=0.2)
     surrogate = attack.build_surrogate(knowledge, seed=knowledge.seed)
     rng_before = torch.get_rng_state()
     report = distill(surrogate, transcript, settings=settings, seed=5)
@@ -360,7 +360,7 @@ def test_distill_selects_on_held_out_transcript_sequences(one_thread) -> None:
     assert all(torch.equal(a, b) for a, b in zip(surrogate.model.state_dict().values(), twin.model.state_dict().values()))
     # Without a held-out slice, selection falls back to the training loss.
     plain = attack.build_surrogate(knowledge, seed=knowledge.seed)
-    no_hold = distill(plain, transcript, settings=DistillSettings(epochs=2, batch_size=8, holdout=0.0), seed=5)
+    no_hold = distill(plain, transcript, settings=DistillSettings(epochs=2, batch_positions=64, holdout=0.0), seed=5)
     assert math.isnan(no_hold.best_holdout_agreement10) and no_hold.positions == transcript.queries
     assert all("holdout_agreement@10" not in h for h in no_hold.history)
 
@@ -372,7 +372,7 @@ def test_distill_with_answers_shorter_than_ten_ids(topk, one_thread) -> None:
     rng = np.random.default_rng(topk)
     transcript = query_all_prefixes(make_api(topk=topk), list(rng.integers(1, N_ITEMS + 1, size=(10, 4))), max_queries=40)
     surrogate = RandomSequences(surrogate_params={"hidden": 8}).build_surrogate(knowledge_for(1), seed=1)
-    report = distill(surrogate, transcript, settings=DistillSettings(epochs=2, batch_size=4, holdout=0.3), seed=2)
+    report = distill(surrogate, transcript, settings=DistillSettings(epochs=2, batch_positions=32, holdout=0.3), seed=2)
     assert all(math.isfinite(h["loss"]) for h in report.history)
     assert 0 <= report.best_holdout_agreement10 <= 1
 
@@ -390,7 +390,7 @@ def test_distillation_learns_the_api_lists(one_thread) -> None:
     held = query_all_prefixes(api, list(rng.integers(1, N_ITEMS + 1, size=(20, 8))), max_queries=160)
     surrogate = RandomSequences(surrogate_params={"hidden": 32, "dropout": 0.0}).build_surrogate(knowledge_for(3), seed=3)
     before = holdout_agreement(surrogate, held, np.random.default_rng(0))
-    distill(surrogate, transcript, settings=DistillSettings(epochs=8, patience=8, batch_size=16, lr=1e-2, holdout=0.0), seed=1)
+    distill(surrogate, transcript, settings=DistillSettings(epochs=8, patience=8, batch_positions=128, lr=1e-2, holdout=0.0), seed=1)
     after = holdout_agreement(surrogate, held, np.random.default_rng(0))
     # Chance is 10 / 30; measured .31 before, .81 after (and .72-.84 over nearby settings).
     assert before < 0.4 and after > 0.65, (before, after)

@@ -1,0 +1,90 @@
+"""Pieces every report format shares: the protocol lines, metric columns, gate verdicts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from redteam.report import COUNTS, HEADLINE
+
+KEYS = ("victim", "attack", "defense")
+
+
+def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) pairs of the evaluation protocol: data, split, K, candidates, seeds, versions."""
+    p, ds, env = results.get("protocol", {}), results.get("dataset", {}), results.get("environment", {})
+    sc = results.get("scenario", {})
+    api = results.get("attacker", {}).get("api") or sc.get("api") or {}
+    attacker_seeds = (sc.get("attacker") or {}).get("seeds")
+    items = [
+        ("data", f"{ds.get('name')}: {_count(ds.get('users'))} users, {_count(ds.get('items'))} items, "
+                 f"{_count(ds.get('interactions'))} interactions (checksum {ds.get('checksum', '?')})"),
+        ("split", str(p.get("split", "?"))),
+        ("candidates", f"{p.get('ranking', '?')}; excluded: {p.get('excluded', '?')}; ties: {p.get('ties', '?')}"),
+        ("K", ", ".join(str(k) for k in p.get("k", [])) or "?"),
+        ("test users", _count(p.get("test_users")) + (
+            f" (the attacker's {_count(p['attacker_users'])} few-shot users excluded)" if p.get("attacker_users") else "")),
+        ("seeds", f"run {p.get('seeds', '?')}" + (f"; attacker {attacker_seeds}" if attacker_seeds else "")),
+        ("confidence intervals", str(p.get("ci", "?"))),
+    ]
+    if api:
+        budget = api.get("budget")
+        items.append(("black-box API", f"top-{api.get('topk')} ids, budget "
+                      f"{'unlimited' if budget is None else f'{budget:,} queries'}, scores "
+                      f"{'exposed' if api.get('expose_scores') else 'hidden'}"))
+    items.append(("versions", ", ".join(f"{k} {env[k]}" for k in ("redteam", "code_version", "python", "torch", "numpy")
+                                        if k in env) + f"; {env.get('threads', '?')} threads on {env.get('device', '?')}"))
+    items.append(("run", f"fingerprint {results.get('fingerprint', '?')}, "
+                         f"{results.get('timings', {}).get('total_seconds', float('nan')):.1f} s"))
+    return items
+
+
+def _count(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else "?" if v is None else str(v)
+
+
+def metric_columns(rows: list[dict[str, Any]], *, all_metrics: bool = False) -> list[str]:
+    """Headline metrics present in the rows, in the report's order (then the rest, if asked)."""
+    present = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
+    ordered = [m for m in HEADLINE if m in present]
+    rest = [m for m in present if m not in ordered]
+    return ordered + rest if all_metrics or not ordered else ordered
+
+
+def key_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """victim, attack, defense (defense only when some row has one)."""
+    return [k for k in KEYS if k != "defense" or any(r.get("defense", "none") != "none" for r in rows)]
+
+
+def value_text(m: dict[str, Any] | None, metric: str = "", *, ci: bool = True, digits: int = 4) -> str:
+    if m is None:
+        return "-"
+    value = m.get("value")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    if metric in COUNTS:
+        return f"{value:,.0f}" if metric == "queries" else f"{value:,.1f}"
+    low, high = m.get("ci_low"), m.get("ci_high")
+    if not ci or low is None or high is None or low == high:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits - 1}f}, {high:.{digits - 1}f}]"
+
+
+def gate_where(g: dict[str, Any]) -> str:
+    return "/".join(str(g[k]) for k in KEYS if k in g) or "(no matching row)"
+
+
+def gate_counts(results: dict[str, Any]) -> tuple[int, int]:
+    """(held, failed) gate outcomes."""
+    gates = results.get("gates") or []
+    failed = sum(1 for g in gates if not g.get("held"))
+    return len(gates) - failed, failed
+
+
+def verdict(results: dict[str, Any]) -> str:
+    held, failed = gate_counts(results)
+    if held + failed == 0:
+        return "no gates"
+    if failed:
+        return f"{failed} of {held + failed} gate checks FAILED"
+    return "the one gate check held" if held == 1 else f"all {held} gate checks held"
