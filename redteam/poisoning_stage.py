@@ -109,8 +109,17 @@ def select_targets(dataset: "SequenceDataset", split: "LeaveOneOutSplit", cfg: P
 def prepare(ctx: "RunContext") -> None:
     """Draw the run's targets (once, before any victim is trained: a bad id fails fast)."""
     if "targets" not in ctx.poisoning:
-        ctx.poisoning["targets"] = select_targets(ctx.dataset, ctx.split, ctx.scenario.poisoning, ctx.scenario.seed)
-        ctx.events.emit("poisoning_targets", targets=ctx.poisoning["targets"].describe())
+        targets = select_targets(ctx.dataset, ctx.split, ctx.scenario.poisoning, ctx.scenario.seed)
+        ctx.poisoning["targets"] = targets
+        ctx.poisoning["summary"] = {  # results.json["poisoning"]: what every poisoning row shares
+            "targets": targets.describe(), "selection": targets.selection, "median_popularity": targets.median_popularity,
+            "popularity": "interactions in the training data the clean victim sees",
+            "eligible": "real evaluation users whose test history lacks the target",
+            "average": "per target, then across targets",
+            "ci": "percentile bootstrap over users (targets fixed); a resampled user brings all its targets",
+            "fake_users": "round(fake_share * real users), at least one per target, split evenly across the targets",
+        }
+        ctx.events.emit("poisoning_targets", targets=targets.describe())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,7 +282,7 @@ def run_poisoning(ctx: "RunContext", victim: Any, victim_label: str, spec: Compo
     headline = f"target_hr@{cfg.k[-1]}"
     row.info.setdefault("poisoning", []).append({
         "seed": seed, "attack_seed": attack_seed, "identifier": attack.identifier(), **settings,
-        "surrogate": source, "knowledge": attack.info.get("knowledge"), "recipe": {k: v for k, v in attack.info.items() if k != "knowledge"},
+        "surrogate": source, "knowledge": attack.diagnostics.get("knowledge"), "recipe": {k: v for k, v in attack.diagnostics.items() if k != "knowledge"},
         "fake_users": plan.n_fakes, "real_users": ctx.dataset.n_users, "fake_interactions": int(sum(len(f) for f in fakes)),
         "mean_profile_length": round(float(np.mean([len(f) for f in fakes])), 2),
         "targets": [{**t, "eligible_users": after.eligible[t["item"]],
@@ -311,11 +320,6 @@ def clean_state(ctx: "RunContext", victim: Any, victim_label: str, seed: int, hi
         accuracy = {m: arrays[-1] for m, arrays in row.per_seed.items() if m not in exposure.values}
         exposure.add_to(row)
         row.info["poisoning_targets"] = [{**t, "eligible_users": exposure.eligible[t["item"]]} for t in targets.describe()]
-        row.info["poisoning_protocol"] = {
-            "selection": targets.selection, "median_popularity": targets.median_popularity,
-            "eligible": "real evaluation users whose test history lacks the target",
-            "average": "per target, then across targets", "ci": "bootstrap over users (targets fixed)",
-        }
         state[key] = {"exposure": exposure, "accuracy": accuracy}
     return state[key]
 

@@ -203,6 +203,7 @@ def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
         "attacker": {"few_shot_users": int(len(ctx.few_shot_users)), "api": sc.api.model_dump(mode="json")},
         "rows": rows,
         "curves": ctx.curves,
+        **({"poisoning": ctx.poisoning["summary"]} if "summary" in ctx.poisoning else {}),
     }
 
 

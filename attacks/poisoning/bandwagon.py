@@ -58,5 +58,5 @@ class Bandwagon(PoisoningAttack):
             chosen = draw_distinct(rng, popular, n_pop)
             chosen = np.concatenate([chosen, draw_distinct(rng, pool, n - n_pop, avoid=chosen)])
             fillers.append(chosen[rng.permutation(n)])
-        self.info = {"knowledge": source, "popular_items": popular[:20].tolist(), "popular_pool": int(size)}
+        self.diagnostics = {"knowledge": source, "popular_items": popular[:20].tolist(), "popular_pool": int(size)}
         return self.fill(plan, fillers)

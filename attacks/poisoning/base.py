@@ -11,7 +11,7 @@ retrains the victim on real + fake profiles and scores target exposure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -84,14 +84,11 @@ def make_plan(targets: list[int], *, n_fakes: int, lengths: np.ndarray, placemen
 
 class PoisoningAttack(Attack):
     """One verb: ``craft(knowledge, plan)`` returns one item-id array per template, same lengths,
-    targets kept, ids in 1..N. ``info`` holds what the recipe wants reported (knowledge used)."""
+    targets kept, ids in 1..N. ``diagnostics`` holds what the recipe reports about its last run,
+    ``knowledge`` first (what it used)."""
 
     family: ClassVar[str] = "poisoning"
     Params: ClassVar[type[PoisoningParams]] = PoisoningParams
-
-    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.info: dict[str, Any] = {}
 
     def craft(self, knowledge: Knowledge, plan: FakePlan) -> list[np.ndarray]:
         raise NotImplementedError

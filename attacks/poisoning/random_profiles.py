@@ -26,5 +26,5 @@ class RandomProfiles(PoisoningAttack):
     def craft(self, knowledge: Knowledge, plan: FakePlan) -> list[np.ndarray]:
         rng = numpy_rng(knowledge.seed, "random-profiles")
         pool = self.filler_pool(knowledge, plan)
-        self.info = {"knowledge": "catalog size only"}
+        self.diagnostics = {"knowledge": "catalog size only"}
         return self.fill(plan, [draw_distinct(rng, pool, len(plan.filler_slots(i))) for i in range(plan.n_fakes)])

@@ -117,6 +117,6 @@ class Segment(PoisoningAttack):
             chosen = draw_distinct(rng, segment, n_seg)
             chosen = np.concatenate([chosen, draw_distinct(rng, pool, n - n_seg, avoid=chosen)])
             fillers.append(chosen[rng.permutation(n)])
-        self.info = {"knowledge": sorted(set(source.values())),
+        self.diagnostics = {"knowledge": sorted(set(source.values())),
                      "segments": {str(t): {"source": source[t], "items": segments[t].tolist()} for t in plan.targets}}
         return self.fill(plan, fillers)

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from attacks.poisoning.base import FakePlan, PoisoningAttack, PoisoningParams
 from redteam.errors import ConfigError
@@ -55,11 +55,18 @@ class SurrogateFrom(Params):
 class SurrogateParams(PoisoningParams):
     surrogate: Literal["whitebox"] | SurrogateFrom | None = Field(
         None, description="{from: <extraction attack label>} (black-box) or whitebox (a copy of the victim: upper bound)")
-    candidates: int = Field(50, ge=1, description="candidate fillers scored per slot")
+    objective: Literal["influence", "joint", "promote", "hard"] = Field(
+        "influence", description="how candidates are ranked (see the module docstring)")
+    candidates: int = Field(50, ge=0, description="the surrogate's top items after the prefix, as candidates per slot")
+    random_candidates: int = Field(50, ge=0, description="uniformly random non-target items, as further candidates per slot")
     sample_top: int = Field(3, ge=1, description="the filler is drawn among this many best candidates")
-    objective: Literal["joint", "promote", "hard"] = Field(
-        "joint", description="rank candidates by the target's log-probability after them (promote), plus their own (joint), or by its negative (hard)")
     batch: int = Field(4096, ge=1, description="histories per surrogate forward pass")
+
+    @model_validator(mode="after")
+    def _some_candidates(self) -> "SurrogateParams":
+        if self.candidates + self.random_candidates < 1:
+            raise ValueError("candidates + random_candidates must be at least 1")
+        return self
 
 
 class SurrogateGuided(PoisoningAttack):
@@ -86,71 +93,132 @@ class SurrogateGuided(PoisoningAttack):
 
     def craft(self, knowledge: Knowledge, plan: FakePlan) -> list[np.ndarray]:
         p = self.params
-        model = knowledge.surrogate
-        if model is None:
+        if knowledge.surrogate is None:
             raise ConfigError(f"attacks.{self.alias}: no surrogate was handed over (surrogate: {p.surrogate!r})")
+        model = _Scorer(knowledge.surrogate, p.batch, f"attacks.{self.alias}")
         rng = numpy_rng(knowledge.seed, "surrogate-guided")
         pool = self.filler_pool(knowledge, plan)
+        direction, users = None, "none"
+        if p.objective == "influence":
+            direction, users = self._user_direction(model, knowledge, rng)
         profiles = [t.copy() for t in plan.templates]
-        is_target = np.zeros(knowledge.n_items + 1, dtype=bool)
-        is_target[list(plan.targets)] = True
-        width = int(plan.lengths().max())
         gains = []
-        for pos in range(width):
+        for pos in range(int(plan.lengths().max())):
             fakes = [i for i, prof in enumerate(profiles) if pos < len(prof) and prof[pos] == 0]
             if not fakes:
                 continue
             prefixes = [profiles[i][:pos] for i in fakes]
-            cands, cand_log_p = self._candidates(model, prefixes, pool, is_target, rng)  # [F, C]
+            cands, cand_log_p = self._candidates(model, prefixes, pool, plan.targets, rng)  # [F, C]
             n_c = cands.shape[1]
             histories = [np.append(prefixes[f], c) for f in range(len(fakes)) for c in cands[f]]
-            targets = np.repeat(plan.target_of[fakes], n_c)
-            value = self._target_log_prob(model, histories, targets).reshape(len(fakes), n_c)
-            if p.objective == "hard":
-                value = -value
+            log_p, hidden = model.target_log_prob(histories, np.repeat(plan.target_of[fakes], n_c), with_hidden=direction is not None)
+            log_p = log_p.reshape(len(fakes), n_c)
+            if p.objective == "influence":
+                value = -np.expm1(log_p) * (hidden @ direction).reshape(len(fakes), n_c)
             elif p.objective == "joint":
-                value = value + cand_log_p
+                value = log_p + cand_log_p
+            elif p.objective == "promote":
+                value = log_p
+            else:
+                value = -log_p
             value[~np.isfinite(cand_log_p)] = -np.inf  # (only when the catalog runs out of unused items)
             top = np.argsort(-value, axis=1, kind="stable")[:, : min(p.sample_top, n_c)]
             pick = top[np.arange(len(fakes)), rng.integers(0, top.shape[1], size=len(fakes))]
             for f, i in enumerate(fakes):
                 profiles[i][pos] = cands[f, pick[f]]
-            gains.append(float(np.mean(value[np.arange(len(fakes)), pick] - np.nanmean(np.where(np.isfinite(value), value, np.nan), axis=1))))
-        self.info = {"knowledge": knowledge.surrogate_source or "surrogate", "objective": p.objective,
-                     "mean_gain_over_candidates": round(float(np.mean(gains)), 4) if gains else None}
+            finite = np.where(np.isfinite(value), value, np.nan)
+            gains.append(float(np.mean(value[np.arange(len(fakes)), pick] - np.nanmean(finite, axis=1))))
+        self.diagnostics = {"knowledge": knowledge.surrogate_source or "surrogate", "objective": p.objective,
+                            "real_histories": users,
+                            "mean_gain_over_candidates": round(float(np.mean(gains)), 4) if gains else None}
         return profiles
 
-    def _candidates(self, model: Any, prefixes: list[np.ndarray], pool: np.ndarray, blocked: np.ndarray,
+    def _user_direction(self, model: "_Scorer", knowledge: Knowledge, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """The mean surrogate hidden state after the attacker's real histories (its few-shot
+        sequences); without any, after uniformly random single items."""
+        if knowledge.few_shot:
+            histories, what = [np.asarray(s) for s in knowledge.few_shot if len(s)], f"{len(knowledge.few_shot)} few-shot sequences"
+        else:
+            histories = [np.array([i]) for i in rng.integers(1, knowledge.n_items + 1, size=1000)]
+            what = "none (1,000 random single items instead)"
+        return model.hidden(histories).mean(axis=0), what
+
+    def _candidates(self, model: "_Scorer", prefixes: list[np.ndarray], pool: np.ndarray, targets: tuple[int, ...],
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """[F, C] candidate ids and their log-probability under the surrogate after each prefix:
-        its top items, never a target or an item already in the profile (random ones, log-prob 0,
-        for an empty prefix)."""
-        c = min(self.params.candidates, len(pool))
-        ids = np.zeros((len(prefixes), c), dtype=np.int64)
-        log_p = np.zeros((len(prefixes), c))
+        """[F, C] candidate ids and their log-probability after each prefix: the surrogate's top
+        ``candidates`` items plus ``random_candidates`` uniform ones, never a target or an item
+        already in the profile (all uniform, log-prob 0, for an empty prefix)."""
+        p = self.params
+        n_top, n_rand = min(p.candidates, len(pool)), min(p.random_candidates, len(pool))
+        width = max(1, n_top + n_rand)
+        ids = np.zeros((len(prefixes), width), dtype=np.int64)
+        log_p = np.zeros((len(prefixes), width))
         for f, h in enumerate(prefixes):
             if len(h) == 0:
-                ids[f] = rng.choice(pool, size=c, replace=False)
+                ids[f] = rng.choice(pool, size=width, replace=width > len(pool))
         rest = [f for f, h in enumerate(prefixes) if len(h) > 0]
-        for start in range(0, len(rest), self.params.batch):
-            chunk = rest[start : start + self.params.batch]
-            with torch.no_grad():
-                scores = torch.log_softmax(model.score([prefixes[f] for f in chunk])[:, 1:].float(), dim=1)
-            scores = torch.cat([torch.full((len(chunk), 1), float("-inf")), scores], dim=1)
-            scores[:, torch.from_numpy(blocked)] = float("-inf")
+        blocked = np.zeros(model.n_items + 1, dtype=bool)
+        blocked[[0, *targets]] = True
+        for start in range(0, len(rest), p.batch):
+            chunk = rest[start : start + p.batch]
+            scores = model.log_probs([prefixes[f] for f in chunk])  # [B, N + 1], padding -inf
             for row, f in enumerate(chunk):
-                scores[row, torch.as_tensor(prefixes[f])] = float("-inf")
-            top = torch.topk(scores, c, dim=1)
-            ids[chunk] = top.indices.numpy()
-            log_p[chunk] = top.values.numpy()
+                usable = scores[row].copy()
+                usable[blocked] = -np.inf
+                usable[prefixes[f]] = -np.inf
+                top = np.argpartition(-usable, n_top - 1)[:n_top] if n_top else np.zeros(0, dtype=np.int64)
+                free = pool[np.isfinite(usable[pool]) & ~np.isin(pool, top)]
+                rand = rng.choice(free, size=min(n_rand, len(free)), replace=False) if n_rand else np.zeros(0, dtype=np.int64)
+                chosen = np.concatenate([top, rand])
+                ids[f, : len(chosen)] = chosen
+                log_p[f, : len(chosen)] = usable[chosen]
+                log_p[f, len(chosen):] = -np.inf
         return ids, log_p
 
-    def _target_log_prob(self, model: Any, histories: list[np.ndarray], targets: np.ndarray) -> np.ndarray:
-        out = np.empty(len(histories))
-        for start in range(0, len(histories), self.params.batch):
+
+class _Scorer:
+    """The surrogate seen as log-probabilities and (for ``influence``) hidden states, batched."""
+
+    def __init__(self, surrogate: Any, batch: int, where: str) -> None:
+        self.surrogate, self.batch, self.where = surrogate, batch, where
+        self.n_items = int(surrogate.n_items)
+
+    def log_probs(self, histories: list[np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            scores = self.surrogate.score(histories).float()
+        out = torch.full_like(scores, float("-inf"))
+        out[:, 1:] = torch.log_softmax(scores[:, 1:], dim=1)
+        return out.numpy()
+
+    def hidden(self, histories: list[np.ndarray]) -> np.ndarray:
+        from victims.batching import left_pad
+
+        model = getattr(self.surrogate, "model", None)
+        if model is None or not hasattr(model, "final_hidden"):
+            raise ConfigError(f"{self.where}.objective: 'influence' needs a neural surrogate (its hidden states)")
+        parts = []
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(histories), self.batch):
+                parts.append(model.final_hidden(left_pad(histories[start : start + self.batch], self.surrogate.params.max_len)).numpy())
+        model.train(was_training)
+        return np.concatenate(parts)
+
+    def target_log_prob(self, histories: list[np.ndarray], targets: np.ndarray, *, with_hidden: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """log p(target | history) for each history, and its hidden state when asked."""
+        log_p = np.empty(len(histories))
+        hidden = [] if with_hidden else None
+        for start in range(0, len(histories), self.batch):
+            chunk = histories[start : start + self.batch]
+            idx = torch.from_numpy(np.asarray(targets[start : start + len(chunk)]) - 1).unsqueeze(1)
             with torch.no_grad():
-                scores = model.score(histories[start : start + self.params.batch])
-                log_p = torch.log_softmax(scores[:, 1:], dim=1)
-            idx = torch.from_numpy(targets[start : start + self.params.batch] - 1)
-            out[start : start + len(idx)] = log_p.gather(1, idx.unsqueeze(1)).squeeze(1).numpy()
-        return out
+                if with_hidden:
+                    h = torch.from_numpy(self.hidden(chunk))
+                    model = self.surrogate.model
+                    scores = model.logits(h)
+                    hidden.append(h.numpy())
+                else:
+                    scores = self.surrogate.score(chunk)
+                log_p[start : start + len(chunk)] = torch.log_softmax(scores[:, 1:].float(), dim=1).gather(1, idx).squeeze(1).numpy()
+        return log_p, (np.concatenate(hidden) if with_hidden else None)

@@ -98,7 +98,7 @@ def test_bandwagon_draws_its_popular_share_from_the_most_popular_items() -> None
     profiles = attack.craft(knowledge(item_popularity=popularity), p)
     assert_valid(profiles, p)
     popular = set(range(1, 17)) - set(TARGETS)  # the 15 most popular items (10% of 150) that are not targets
-    assert set(attack.info["popular_items"]) <= popular and attack.info["knowledge"] == "granted item popularity"
+    assert set(attack.diagnostics["popular_items"]) <= popular and attack.diagnostics["knowledge"] == "granted item popularity"
     fillers = np.concatenate([x[t == 0] for x, t in zip(profiles, p.templates)])
     share = np.isin(fillers, list(popular)).mean()
     chance = 15 / (N_ITEMS - len(TARGETS))
@@ -115,8 +115,8 @@ def test_bandwagon_falls_back_to_few_shot_counts_and_needs_some_popularity() -> 
     attack = Bandwagon(popular_share=1.0, popular_items=0.01)
     profiles = attack.craft(knowledge(few_shot=few), p)
     assert_valid(profiles, p)
-    assert attack.info["knowledge"] == "counts in the few-shot sequences"
-    assert attack.info["popular_items"][:3] == [5, 6, 7]
+    assert attack.diagnostics["knowledge"] == "counts in the few-shot sequences"
+    assert attack.diagnostics["popular_items"][:3] == [5, 6, 7]
     with pytest.raises(ConfigError, match="item popularity"):
         Bandwagon().craft(knowledge(), p)
 
@@ -129,13 +129,13 @@ def test_segment_by_text_uses_items_of_the_targets_category(tiny_dataset) -> Non
     profiles = attack.craft(knowledge(item_text=texts), p)
     assert_valid(profiles, p)
     for t in TARGETS:
-        segment = attack.info["segments"][str(t)]
+        segment = attack.diagnostics["segments"][str(t)]
         assert segment["source"] == "item text (TF-IDF)" and len(segment["items"]) == 10
         assert np.mean(category[segment["items"]] == category[t]) >= 0.8, (t, category[segment["items"]])
     # segment_share 1: every filler comes from the profile's own target's segment
     for profile, template, target in zip(profiles, p.templates, p.target_of):
         fillers = profile[template == 0]
-        seg = attack.info["segments"][str(target)]["items"]
+        seg = attack.diagnostics["segments"][str(target)]["items"]
         assert np.isin(fillers, seg).sum() == min(len(fillers), len(seg))
 
 
@@ -146,7 +146,7 @@ def test_segment_by_cooccurrence_tops_up_from_the_api() -> None:
     attack = Segment(relation="auto", segment_size=4, segment_share=1.0, window=1)
     profiles = attack.craft(k, p)
     assert_valid(profiles, p)
-    seg = attack.info["segments"]
+    seg = attack.diagnostics["segments"]
     # target 11: 2, 3 and 5 sit next to it; one more from the API (ranks by id: 150, 149, ...)
     assert seg["11"]["items"][:3] == [2, 3, 5] and seg["11"]["items"][3] == N_ITEMS
     assert seg["11"]["source"].startswith("few-shot co-occurrence (3 items)")
@@ -187,13 +187,29 @@ def test_surrogate_guided_raises_the_surrogates_target_probability(surrogate, ti
         return float(log_p.gather(1, torch.as_tensor(np.array(targets) - 1).unsqueeze(1)).mean())
 
     crafted = {objective: SurrogateGuided(surrogate="whitebox", objective=objective).craft(k, p)
-               for objective in ("joint", "promote", "hard")}
+               for objective in ("influence", "joint", "promote", "hard")}
     for profiles in crafted.values():
         assert_valid(profiles, p)
         assert all(len(set(x[t == 0].tolist())) == int((t == 0).sum()) for x, t in zip(profiles, p.templates))  # distinct fillers
     lp = {name: target_log_prob(profiles) for name, profiles in {**crafted, "random": RandomProfiles().craft(k, p)}.items()}
     print({name: round(v, 2) for name, v in lp.items()})
     assert lp["promote"] > lp["joint"] > lp["random"] + 0.5 > lp["hard"] + 1.0, lp
+    # influence: fillers whose histories point where the attacker's real users' hidden states point
+    few = tuple(tiny_split.train[:30])
+    k_few = Knowledge(api=k.api, n_items=n_items, seed=1, surrogate=surrogate, few_shot=few)
+    attack = SurrogateGuided(surrogate="whitebox", objective="influence")
+    influenced = attack.craft(k_few, p)
+    assert attack.diagnostics["real_histories"] == "30 few-shot sequences"
+
+    def alignment(profiles) -> float:
+        from victims.batching import left_pad
+
+        with torch.no_grad():
+            users = surrogate.model.final_hidden(left_pad(list(few), 50)).mean(0)
+            hist = [x[: pos + 1] for x, t in zip(profiles, p.templates) for pos in np.flatnonzero(t == 0)]
+            return float((surrogate.model.final_hidden(left_pad(hist, 50)) @ users).mean())
+
+    assert alignment(influenced) > alignment(crafted["joint"]) and alignment(influenced) > alignment(RandomProfiles().craft(k, p))
     assert k.api.queries_used == 0  # the surrogate, never the victim's API
 
 

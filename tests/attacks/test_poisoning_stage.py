@@ -109,6 +109,8 @@ def test_poisoning_raises_target_exposure_against_a_victim_retrained_from_scratc
     popularity = dataset.item_popularity(split.train)
     targets = clean["info"]["poisoning_targets"]
     assert len(targets) == 5 and all(popularity[t["item"]] < np.median(popularity[1:]) for t in targets)
+    assert [t["item"] for t in results["poisoning"]["targets"]] == [t["item"] for t in targets]
+    assert results["poisoning"]["selection"] == "unpopular"
     test_users = results["protocol"]["test_users"]
     assert all(0 < t["eligible_users"] <= test_users for t in targets)
     assert before["n"] == sum(t["eligible_users"] for t in targets)
