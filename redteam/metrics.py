@@ -475,7 +475,11 @@ def paired_bootstrap_diff(
     mean = float(d.mean())
     if n_resamples == 0:
         return mean, mean, mean, nan
-    means = _bootstrap_means(d, rng, int(n_resamples))
+    return _difference_summary(mean, _bootstrap_means(d, rng, int(n_resamples)), confidence)
+
+
+def _difference_summary(mean: float, means: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
+    """(mean, low, high, two-sided p) from resampled mean differences (see paired_bootstrap_diff)."""
     low, high = _percentile_interval(means, confidence)
     if mean > 0:
         opposite = np.count_nonzero(means <= 0)
@@ -483,8 +487,7 @@ def paired_bootstrap_diff(
         opposite = np.count_nonzero(means >= 0)
     else:
         return mean, low, high, 1.0
-    p = min(1.0, 2.0 * opposite / means.size)
-    return mean, low, high, float(p)
+    return mean, low, high, float(min(1.0, 2.0 * opposite / means.size))
 
 
 def unpaired_bootstrap_diff(
@@ -511,14 +514,7 @@ def unpaired_bootstrap_diff(
     if n_resamples == 0:
         return mean, mean, mean, nan
     means = _bootstrap_means(va, rng, int(n_resamples)) - _bootstrap_means(vb, rng, int(n_resamples))
-    low, high = _percentile_interval(means, confidence)
-    if mean > 0:
-        opposite = np.count_nonzero(means <= 0)
-    elif mean < 0:
-        opposite = np.count_nonzero(means >= 0)
-    else:
-        return mean, low, high, 1.0
-    return mean, low, high, float(min(1.0, 2.0 * opposite / means.size))
+    return _difference_summary(mean, means, confidence)
 
 
 @dataclass(frozen=True)
