@@ -10,24 +10,28 @@ Threat model, chosen by ``surrogate``:
 * ``whitebox``: a copy of the victim itself, an UPPER BOUND no real attacker has; the row's info
   says so.
 
-Recipe (batched over all fakes, one slot position at a time, left to right): at each filler
-slot the surrogate ranks the catalog after the profile so far and its ``candidates`` best items
-(never a target or an item already in the profile; uniformly random ones for a first slot) are
-each appended in turn; the surrogate then scores the profile's target after every such history.
-The filler is drawn among the ``sample_top`` best candidates by ``objective``:
+Recipe (batched over all fakes, one slot position at a time, left to right). At each filler slot
+the candidates are the surrogate's ``candidates`` best items after the profile so far plus
+``random_candidates`` uniformly random items (never a target or an item already in the profile);
+each is appended in turn and the surrogate scores the history; the filler is drawn among the
+``sample_top`` best candidates by ``objective``:
 
-* ``joint`` (default): log p(candidate | prefix) + log p(target | prefix + candidate), the
-  surrogate's probability that a user would go on to this filler and then to the target: fake
-  histories that look like real ones and after which the target rises;
-* ``promote``: log p(target | prefix + candidate) alone;
-* ``hard``: its negative, the targets' least likely contexts (the direction of Yue et al.'s
-  released code, which fine-tuned the victim).
+* ``influence`` (default): (1 - p(target | history)) * <h(history), m>, where h is the surrogate's
+  hidden state after the history and m the mean hidden state after the attacker's own real
+  histories (its few-shot sequences; 1,000 random single items without any). That is the
+  first-order change of the target's score for those users when the victim trains on the pair
+  (history -> target): full-softmax cross-entropy moves the target's output vector by
+  (1 - p) * h(history). Fake histories that point where real users' histories point lift the
+  target for many real users at once.
+* ``joint``: log p(candidate | prefix) + log p(target | history): plausible fillers after which
+  the target is already likely;
+* ``promote``: log p(target | history) alone;
+* ``hard``: its negative, the target's least likely contexts (the direction of Yue et al.'s
+  released code, which fine-tuned the victim instead of retraining it).
 
-Measured on the embedded data (SASRec, 1% fakes, white-box surrogate, random placement, one
-attacker seed), target HR@50 after retraining: clean .007, random fillers .011, hard .005,
-promote .030, joint .041. Yue et al. shortlisted candidates by an embedding gradient; here the
-shortlist is the surrogate's own ranking and candidates are rescored exactly (two batched passes
-per slot position, cheap on CPU).
+Yue et al. shortlisted candidates by an embedding gradient; here candidates are rescored exactly
+(two batched surrogate passes per slot position: seconds on CPU for Beauty's 224 fakes). The
+measured comparison of the objectives is in the README (section "Profile poisoning").
 """
 
 from __future__ import annotations

@@ -63,8 +63,9 @@ def metric(row: dict, name: str) -> dict:
 
 
 # Measured at seed 3 (1 thread): target HR@50 clean .051 [.042, .062], random .117 [.104, .131],
-# white-box surrogate .181 [.164, .197]. Over root seeds 0-5 random beat clean with disjoint
-# intervals every time; the white-box surrogate beat random in 5 of 6 and tied once (seed 2).
+# white-box surrogate (influence) .230 [.213, .249]. Over root seeds 0-5 random beat clean with
+# disjoint intervals every time; the white-box surrogate beat random with disjoint intervals in 5
+# of 6 (at seed 4 it fell below random: .046 vs .083), so only seed 3 is asserted.
 def test_poisoning_raises_target_exposure_against_a_victim_retrained_from_scratch(run_cli, tmp_path, fits) -> None:
     from redteam.data import LeaveOneOutSplit, make_synthetic
 
