@@ -255,30 +255,17 @@ def run_poisoning(ctx: "RunContext", victim: Any, victim_label: str, spec: Compo
                     fakes=plan.n_fakes, interactions=int(sum(len(f) for f in fakes)), seconds=seconds_craft)
 
     poisoned, fit_info, cached = retrain(ctx, victim, spec_for(ctx, victim_label), fakes, seed, settings, label)
-    after = target_exposure_values(poisoned.score, histories, ctx.test_users, targets.items, cfg.k,
-                                   exclude_history=sc.eval.exclude_history)
-    accuracy = ranking_values(poisoned.score, histories, ctx.split.test_targets(ctx.test_users),
-                              ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
+    after, accuracy = score_victim(ctx, poisoned, histories)
 
     row = ctx.rows.row(ctx.dataset.name, victim_label, attack=label)
-    after.add_to(row)
-    for metric, values in accuracy.items():
-        row.add(metric, values)
+    add_scores(row, after, accuracy)
     row.add("queries", float(api.queries_used))
     row.add("seconds", seconds_craft)
+    row.add("train_seconds", float(fit_info.get("seconds") or 0.0))
     row.info.setdefault("fit", []).append({"seed": seed, "attack_seed": attack_seed, "cached": cached, "mode": settings["retrain"],
                                            **{k: fit_info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")}})
-    rng = numpy_rng(seed, "poisoning-lift", label, attack_seed)
-    n_boot, conf = sc.eval.bootstrap, sc.eval.confidence
-    lift = {}
-    for metric in after.values:
-        diff = after.values[metric] - clean["exposure"].values[metric]
-        mean, low, high = bootstrap_ci_grouped(diff, after.groups, after.clusters, rng=rng, n_resamples=n_boot, confidence=conf)
-        lift[metric] = {"value": mean, "ci_low": low, "ci_high": high}
-    change = {}
-    for metric in (m for m in accuracy if m in clean["accuracy"]):
-        d, low, high, p = paired_bootstrap_diff(accuracy[metric], clean["accuracy"][metric], rng=rng, n_resamples=n_boot, confidence=conf)
-        change[metric] = {"value": d, "ci_low": low, "ci_high": high, "p_value": p}
+    lift, change = paired_changes(ctx, after, accuracy, clean["exposure"], clean["accuracy"],
+                                  rng=numpy_rng(seed, "poisoning-lift", label, attack_seed))
     headline = f"target_hr@{cfg.k[-1]}"
     row.info.setdefault("poisoning", []).append({
         "seed": seed, "attack_seed": attack_seed, "identifier": attack.identifier(), **settings,
@@ -297,6 +284,99 @@ def run_poisoning(ctx: "RunContext", victim: Any, victim_label: str, spec: Compo
     ctx.events.emit("poisoning_scored", victim=victim_label, attack=label, seed=seed, attack_seed=attack_seed,
                     before=float(clean["exposure"].values[headline].mean()), after=float(after.values[headline].mean()),
                     lift=lift[headline]["value"], retrain_cached=cached)
+    undefended = {"exposure": after, "accuracy": accuracy}
+    for defense_spec in (d for d in sc.defenses if d.name != "none"):
+        defended_poisoning(ctx, victim_label, defense_spec, label, fakes, seed, attack_seed, histories,
+                           clean=clean, undefended=undefended)
+
+
+def score_victim(ctx: "RunContext", model: Any, histories: list[np.ndarray]) -> tuple[Exposure, dict[str, np.ndarray]]:
+    """Target exposure and clean accuracy of one (clean, poisoned or defended) victim."""
+    sc = ctx.scenario
+    targets: Targets = ctx.poisoning["targets"]
+    exposure = target_exposure_values(model.score, histories, ctx.test_users, targets.items, sc.poisoning.k,
+                                      exclude_history=sc.eval.exclude_history)
+    accuracy = ranking_values(model.score, histories, ctx.split.test_targets(ctx.test_users),
+                              ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
+    return exposure, accuracy
+
+
+def add_scores(row: Any, exposure: Exposure, accuracy: dict[str, np.ndarray]) -> None:
+    exposure.add_to(row)
+    for metric, values in accuracy.items():
+        row.add(metric, values)
+
+
+def paired_changes(ctx: "RunContext", exposure: Exposure, accuracy: dict[str, np.ndarray], ref_exposure: Exposure,
+                   ref_accuracy: dict[str, np.ndarray], *, rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Paired differences (same users) against a reference victim: each target metric (bootstrap
+    over users, targets fixed) and each clean-accuracy metric (with a p-value)."""
+    n_boot, conf = ctx.scenario.eval.bootstrap, ctx.scenario.eval.confidence
+    target = {}
+    for metric in exposure.values:
+        diff = exposure.values[metric] - ref_exposure.values[metric]
+        mean, low, high = bootstrap_ci_grouped(diff, exposure.groups, exposure.clusters, rng=rng, n_resamples=n_boot, confidence=conf)
+        target[metric] = {"value": mean, "ci_low": low, "ci_high": high}
+    clean = {}
+    for metric in (m for m in accuracy if m in ref_accuracy):
+        d, low, high, p = paired_bootstrap_diff(accuracy[metric], ref_accuracy[metric], rng=rng, n_resamples=n_boot, confidence=conf)
+        clean[metric] = {"value": d, "ci_low": low, "ci_high": high, "p_value": p}
+    return target, clean
+
+
+def defended_poisoning(ctx: "RunContext", victim_label: str, defense_spec: ComponentSpec, label: str,
+                       fakes: list[np.ndarray], seed: int, attack_seed: int, histories: list[np.ndarray], *,
+                       clean: dict[str, Any], undefended: dict[str, Any]) -> None:
+    """The attack's poisoned training set under one defense: a row (attack, defense) with target
+    exposure, clean accuracy, detector metrics on the injected users and the training cost; its
+    info holds the paired effect of the defense against the undefended poisoned victim."""
+    from redteam.defense_stage import add_detection, add_fit_cost, fit_defended
+
+    sc = ctx.scenario
+    dlabel = defense_spec.label()
+    clean_defended(ctx, victim_label, defense_spec, seed, histories)
+    n_real = len(ctx.split.train)
+    fit = fit_defended(ctx, spec_for(ctx, victim_label), defense_spec, [*ctx.split.train, *fakes], seed,
+                       what=f"{label} x {dlabel}")
+    exposure, accuracy = score_victim(ctx, fit.victim, histories)
+    row = ctx.rows.row(ctx.dataset.name, victim_label, attack=label, defense=dlabel)
+    add_scores(row, exposure, accuracy)
+    add_fit_cost(row, fit)
+    is_fake = np.arange(n_real + len(fakes)) >= n_real
+    detection = add_detection(row, fit.detection, is_fake)
+    effect, vs_clean = paired_changes(ctx, exposure, accuracy, undefended["exposure"], clean["accuracy"],
+                                      rng=numpy_rng(seed, "defense-effect", label, dlabel, attack_seed))
+    effect.update({f"{m}_vs_clean": v for m, v in vs_clean.items()})
+    row.info.setdefault("defense", []).append({
+        "seed": seed, "attack_seed": attack_seed, "identifier": fit.identifier, "cached": fit.cached,
+        "vs_undefended": effect, "detection": detection,
+        "fit": {k: fit.info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_total", "best_valid_ndcg10", "defense")},
+    })
+    headline = f"target_hr@{sc.poisoning.k[-1]}"
+    ctx.events.emit("defense_scored", victim=victim_label, attack=label, defense=dlabel, seed=seed, attack_seed=attack_seed,
+                    undefended=float(undefended["exposure"].values[headline].mean()),
+                    defended=float(exposure.values[headline].mean()), auc=detection.get("detector_auc"))
+
+
+def clean_defended(ctx: "RunContext", victim_label: str, defense_spec: ComponentSpec, seed: int,
+                   histories: list[np.ndarray]) -> None:
+    """The defense on the clean training set, once per (victim, defense, seed): its row (attack
+    none) shows what the defense costs in clean accuracy and whom it flags among real users."""
+    from redteam.defense_stage import add_detection, add_fit_cost, fit_defended
+
+    dlabel = defense_spec.label()
+    done = ctx.poisoning.setdefault("clean_defended", set())
+    if (victim_label, dlabel, seed) in done:
+        return
+    done.add((victim_label, dlabel, seed))
+    fit = fit_defended(ctx, spec_for(ctx, victim_label), defense_spec, list(ctx.split.train), seed, what="clean")
+    exposure, accuracy = score_victim(ctx, fit.victim, histories)
+    row = ctx.rows.row(ctx.dataset.name, victim_label, defense=dlabel)
+    add_scores(row, exposure, accuracy)
+    add_fit_cost(row, fit)
+    add_detection(row, fit.detection, np.zeros(len(ctx.split.train), dtype=bool))
+    row.info.setdefault("fit", []).append({"seed": seed, "cached": fit.cached, "defense": fit.identifier,
+                                           **{k: fit.info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_total")}})
 
 
 def spec_for(ctx: "RunContext", victim_label: str) -> ComponentSpec:
@@ -319,6 +399,8 @@ def clean_state(ctx: "RunContext", victim: Any, victim_label: str, seed: int, hi
         # run_victim has just added this seed's clean accuracy: its last array per metric.
         accuracy = {m: arrays[-1] for m, arrays in row.per_seed.items() if m not in exposure.values}
         exposure.add_to(row)
+        fits = row.info.get("fit") or [{}]
+        row.add("train_seconds", float(fits[-1].get("seconds") or 0.0))
         row.info["poisoning_targets"] = [{**t, "eligible_users": exposure.eligible[t["item"]]} for t in targets.describe()]
         state[key] = {"exposure": exposure, "accuracy": accuracy}
     return state[key]

@@ -34,6 +34,11 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "defenses": {
         "none": "defenses.none:NoDefense",
+        "lorec": "defenses.lorec:LoRec",
+        "llm4dec": "defenses.llm4dec:LLM4Dec",
+        "pca_varselect": "defenses.pca_varselect:PCAVarSelect",
+        "isolation_forest": "defenses.feature_detector:FeatureIsolationForest",
+        "apr": "defenses.apr:APR",
     },
 }
 

@@ -1,0 +1,138 @@
+"""Train a victim under a training-time defense, and score the defense as a detector.
+
+Every defense of a scenario is applied to the same training sets: the clean one (its cost in
+clean accuracy, and its false-positive rate) and each attack's poisoned one (real + fake users).
+The defended victim is trained from scratch with the clean victim's settings and seed, so the
+rows differ only by the defense; it is cached by the training data, the defense's identifier
+and the code like any victim. A detection (suspicion per training user and the users acted on)
+travels in the cache entry's info, so a cached run reports the same detector figures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from redteam.scenario import ComponentSpec, component_params
+from redteam.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from defenses.base import DefenseInputs, Detection, TrainingDefense
+    from redteam.runner import RunContext
+
+DOMAINS = {"amazon-beauty": "beauty product", "amazon-scientific": "scientific product", "amazon-sports": "sports product",
+           "ml-100k": "movie", "synthetic": "product"}
+
+
+@dataclass
+class DefendedFit:
+    victim: Any
+    info: dict[str, Any]
+    cached: bool
+    detection: "Detection | None"
+    identifier: dict[str, Any]
+
+
+def build_defense(spec: ComponentSpec) -> "TrainingDefense | None":
+    """The defense object, or None for ``none``."""
+    from redteam.registry import resolve
+
+    if spec.name == "none":
+        return None
+    cls = resolve("defenses", spec.name, where="defenses")
+    return cls(component_params("defenses", spec, where=f"defenses.{spec.label()}"))
+
+
+def defense_inputs(ctx: "RunContext", train: list[np.ndarray], seed: int, victim_params: Any) -> "DefenseInputs":
+    from defenses.base import DefenseInputs
+
+    dataset = ctx.dataset
+    return DefenseInputs(
+        train=train, n_items=dataset.n_items, seed=seed,
+        item_popularity=dataset.item_popularity(train),
+        item_text=tuple(dataset.item_text) if dataset.item_text else None,
+        domain=DOMAINS.get(dataset.name, "item"),
+        epochs=int(getattr(victim_params, "epochs", 30)), max_len=int(getattr(victim_params, "max_len", 50)),
+        cache_dir=ctx.cache.root.parent if ctx.cache.enabled else None,
+    )
+
+
+def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: ComponentSpec, train: list[np.ndarray],
+                 seed: int, *, what: str) -> DefendedFit:
+    """The victim trained on ``train`` under the defense (from the cache when possible)."""
+    from defenses.base import Detection
+    from redteam.cache import cache_key, sequences_checksum
+    from redteam.registry import resolve
+
+    defense = build_defense(defense_spec)
+    if defense is None:
+        raise ValueError("fit_defended: 'none' is the plain victim (fit_victim)")
+    cls = resolve("victims", victim_spec.name)
+    params = component_params("victims", victim_spec, where="victims")
+    if not hasattr(params, "epochs"):
+        from redteam.errors import ConfigError
+
+        raise ConfigError(f"defenses.{defense_spec.label()}: victim '{victim_spec.label()}' is not trained by the "
+                          "shared trainer, so a training-time defense cannot act on it")
+    victim_seed = derive_seed(seed, "victim", victim_spec.label())
+    split = ctx.split
+    valid = (split.valid_histories(), split.valid_targets())
+    identifier = defense.identifier()
+    key = cache_key(victim=victim_spec.name, params=params.model_dump(mode="json"), seed=victim_seed,
+                    train=sequences_checksum(train), valid=sequences_checksum([*valid[0], valid[1]]),
+                    n_items=ctx.dataset.n_items, defense=identifier)
+    label = defense_spec.label()
+
+    with ctx.reporter.stage(f"{what}: train {victim_spec.label()} under {label}", total=getattr(params, "epochs", None)) as stage:
+        def progress(epoch: int, total: int, metrics: dict[str, float]) -> None:
+            stage.update(completed=epoch, total=total, status=f"valid NDCG@10 {metrics.get('valid_ndcg@10', float('nan')):.4f}")
+            ctx.events.emit("epoch", victim=victim_spec.label(), defense=label, what=what, seed=seed, **metrics)
+
+        def create() -> tuple[Any, dict[str, Any]]:
+            t0 = time.perf_counter()
+            plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params))
+            prepare_seconds = time.perf_counter() - t0
+            victim = cls(params)
+            report = victim.fit(train, valid, n_items=ctx.dataset.n_items, seed=victim_seed, hooks=plan.hooks,
+                                progress=progress)
+            info = report.to_dict()
+            info["defense"] = {**plan.info, "prepare_seconds": round(prepare_seconds, 2)}
+            info["seconds_total"] = round(prepare_seconds + report.seconds, 2)
+            if plan.detection is not None:
+                info["detection"] = {"scores": plan.detection.scores.tolist(),
+                                     "flagged": np.flatnonzero(plan.detection.flagged).tolist()}
+            return victim, info
+
+        victim, info, cached = ctx.cache.get_or_create(f"{victim_spec.name}-{defense_spec.name}", key, create=create,
+                                                       save=lambda v, p: v.save(p), load=cls.load)
+        stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
+    detection = None
+    if "detection" in info:
+        scores = np.asarray(info["detection"]["scores"], dtype=np.float64)
+        flagged = np.zeros(len(scores), dtype=bool)
+        flagged[np.asarray(info["detection"]["flagged"], dtype=np.int64)] = True
+        detection = Detection(scores, flagged)
+    info = {k: v for k, v in info.items() if k != "detection"}
+    ctx.events.emit("defended_victim_ready", victim=victim_spec.label(), defense=label, what=what, seed=seed,
+                    cached=cached, seconds=info.get("seconds_total"))
+    return DefendedFit(victim, info, cached, detection, identifier)
+
+
+def add_detection(row: Any, detection: "Detection | None", is_fake: np.ndarray) -> dict[str, float]:
+    """Detector metrics of one defended training run into its row (one value per seed)."""
+    from redteam.detection import detector_metrics
+
+    if detection is None:
+        return {}
+    values = detector_metrics(detection.scores, detection.flagged, is_fake)
+    for metric in ("detector_auc", "precision", "recall", "fpr"):
+        if metric in values and np.isfinite(values[metric]):
+            row.add(metric, float(values[metric]))
+    return values
+
+
+def add_fit_cost(row: Any, fit: DefendedFit) -> None:
+    row.add("train_seconds", float(fit.info.get("seconds_total") or fit.info.get("seconds") or 0.0))
