@@ -67,9 +67,12 @@ class Detection:
 
 @dataclass
 class DefensePlan:
-    """Hooks for the trainer, and (filled in during or before training) what the defense detected."""
+    """Hooks for the trainer, sequences the defender adds to the training set (its own labelled
+    simulated fakes, appended after the given users: hooks see weights for all of them), and (filled
+    in during or before training) what the defense detected among the given users."""
 
     hooks: list[Any] = field(default_factory=list)
+    extra_train: list[np.ndarray] = field(default_factory=list)
     detection: Detection | None = None
     info: dict[str, Any] = field(default_factory=dict)
 

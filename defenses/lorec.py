@@ -133,10 +133,11 @@ class LoRecHook:
         p = defense.params
         self.p, self.inputs, self.plan = p, inputs, plan
         self.sequences = [np.asarray(s, dtype=np.int64)[-inputs.max_len:] for s in [*inputs.train, *simulated]]
-        self.n_train = len(inputs.train)
-        self.labels = torch.cat([torch.zeros(self.n_train), torch.ones(len(simulated))])
+        self.n_given = len(inputs.train)
+        self.n_train = self.n_given + len(simulated)  # the simulated fakes are trained on too
+        self.labels = torch.cat([torch.zeros(self.n_given), torch.ones(len(simulated))])
         # The few labelled fakes are up-weighted to balance the classes (else p_u collapses to a constant).
-        self.pos_weight = torch.tensor(self.n_train / max(1, len(simulated)))
+        self.pos_weight = torch.tensor(self.n_given / max(1, len(simulated)))
         self.z_input = torch.as_tensor(lm_vectors) if lm_vectors is not None else None
         self.schedule = LoRecSchedule(inputs.epochs, p.warmup_share)
         self.w = torch.full((self.n_train,), float(p.initial_weight))
@@ -174,9 +175,10 @@ class LoRecHook:
         model.train(was_training)
         self.seconds += time.perf_counter() - t0
         m = multipliers(self.w, self.p.initial_weight).numpy()
-        self.plan.detection = Detection(self.last_p, m < 1.0)
+        self.plan.detection = Detection(self.last_p[: self.n_given], m[: self.n_given] < 1.0)
         self.plan.info.update({"schedule": self.schedule.describe(), "weight_updates": dict(self.updates),
-                               "down_weighted_users": int((m < 1.0).sum()), "calibrator_seconds": round(self.seconds, 2)})
+                               "down_weighted_users": int((m[: self.n_given] < 1.0).sum()),
+                               "down_weighted_simulated": int((m[self.n_given :] < 1.0).sum()), "calibrator_seconds": round(self.seconds, 2)})
         state.metrics["lorec_down_weighted"] = float((m < 1.0).sum())
 
     def _batches(self, users: np.ndarray, *, shuffle: bool) -> list[np.ndarray]:
@@ -246,7 +248,8 @@ class LoRec(TrainingDefense):
 
         p = self.params
         simulated = simulate_fakes(inputs, p.simulate)
-        plan = DefensePlan(info={"simulated_fakes": len(simulated), "simulated_with": p.simulate.attack})
+        plan = DefensePlan(extra_train=list(simulated),
+                           info={"simulated_fakes": len(simulated), "simulated_with": p.simulate.attack})
         vectors = None
         if p.lm_term:
             vectors, lm_info = user_embeddings(inputs, [*inputs.train, *simulated], p.lm, where=f"defenses.{self.alias}")

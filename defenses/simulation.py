@@ -27,7 +27,7 @@ class SimulatedFraud(Params):
     attack: Literal["poisoning.random", "poisoning.bandwagon"] = Field(
         "poisoning.random", description="the known attack the defender simulates")
     share: float = Field(0.01, gt=0, le=0.5, description="simulated fakes as a share of the training users")
-    targets: int = Field(5, ge=1, description="targets the defender picks for its simulated fakes")
+    targets: int = Field(100, ge=1, description="distinct targets of the simulated fakes (capped by the fake count and the unpopular items): many, so a calibrator cannot key on a few items")
     target_share: float = Field(0.2, gt=0, le=0.5, description="share of each simulated profile that is its target")
 
 

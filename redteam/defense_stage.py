@@ -10,8 +10,11 @@ travels in the cache entry's info, so a cached run reports the same detector fig
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +37,18 @@ class DefendedFit:
     cached: bool
     detection: "Detection | None"
     identifier: dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def defense_code_version() -> str:
+    """Hash of the defenses' sources: a defended victim is cached under the code that trained it
+    (the victims' and trainer's sources are in every cache key already)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted([*(root / "defenses").rglob("*.py"), root / "redteam" / "lm.py", root / "redteam" / "defense_stage.py"]):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def build_defense(spec: ComponentSpec) -> "TrainingDefense | None":
@@ -83,7 +98,7 @@ def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: Co
     identifier = defense.identifier()
     key = cache_key(victim=victim_spec.name, params=params.model_dump(mode="json"), seed=victim_seed,
                     train=sequences_checksum(train), valid=sequences_checksum([*valid[0], valid[1]]),
-                    n_items=ctx.dataset.n_items, defense=identifier)
+                    n_items=ctx.dataset.n_items, defense=identifier, defense_code=defense_code_version())
     label = defense_spec.label()
 
     with ctx.reporter.stage(f"{what}: train {victim_spec.label()} under {label}", total=getattr(params, "epochs", None)) as stage:
@@ -96,10 +111,11 @@ def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: Co
             plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params))
             prepare_seconds = time.perf_counter() - t0
             victim = cls(params)
-            report = victim.fit(train, valid, n_items=ctx.dataset.n_items, seed=victim_seed, hooks=plan.hooks,
-                                progress=progress)
+            report = victim.fit([*train, *plan.extra_train], valid, n_items=ctx.dataset.n_items, seed=victim_seed,
+                                hooks=plan.hooks, progress=progress)
             info = report.to_dict()
-            info["defense"] = {**plan.info, "prepare_seconds": round(prepare_seconds, 2)}
+            info["defense"] = {**plan.info, "prepare_seconds": round(prepare_seconds, 2),
+                               "defender_added_users": len(plan.extra_train)}
             info["seconds_total"] = round(prepare_seconds + report.seconds, 2)
             if plan.detection is not None:
                 info["detection"] = {"scores": plan.detection.scores.tolist(),
@@ -132,6 +148,17 @@ def add_detection(row: Any, detection: "Detection | None", is_fake: np.ndarray) 
         if metric in values and np.isfinite(values[metric]):
             row.add(metric, float(values[metric]))
     return values
+
+
+def add_roc_curve(ctx: "RunContext", detection: "Detection | None", is_fake: np.ndarray, values: dict[str, float],
+                  **where: Any) -> None:
+    """The detector's ROC curve on one poisoned training set, for the report's ROC plot."""
+    from redteam.detection import roc_points
+
+    if detection is None or not np.isfinite(values.get("detector_auc", float("nan"))):
+        return
+    points = [{"fpr": a, "tpr": b} for a, b in roc_points(detection.scores, is_fake)]
+    ctx.curves.append({**where, "metric": "roc", "auc": values["detector_auc"], "points": points})
 
 
 def add_fit_cost(row: Any, fit: DefendedFit) -> None:

@@ -330,7 +330,7 @@ def defended_poisoning(ctx: "RunContext", victim_label: str, defense_spec: Compo
     """The attack's poisoned training set under one defense: a row (attack, defense) with target
     exposure, clean accuracy, detector metrics on the injected users and the training cost; its
     info holds the paired effect of the defense against the undefended poisoned victim."""
-    from redteam.defense_stage import add_detection, add_fit_cost, fit_defended
+    from redteam.defense_stage import add_detection, add_fit_cost, add_roc_curve, fit_defended
 
     sc = ctx.scenario
     dlabel = defense_spec.label()
@@ -344,6 +344,7 @@ def defended_poisoning(ctx: "RunContext", victim_label: str, defense_spec: Compo
     add_fit_cost(row, fit)
     is_fake = np.arange(n_real + len(fakes)) >= n_real
     detection = add_detection(row, fit.detection, is_fake)
+    add_roc_curve(ctx, fit.detection, is_fake, detection, victim=victim_label, attack=label, defense=dlabel, seed=seed)
     effect, vs_clean = paired_changes(ctx, exposure, accuracy, undefended["exposure"], clean["accuracy"],
                                       rng=numpy_rng(seed, "defense-effect", label, dlabel, attack_seed))
     effect.update({f"{m}_vs_clean": v for m, v in vs_clean.items()})

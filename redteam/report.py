@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate",
-            "queries", "seconds")
-COUNTS = ("queries", "seconds")  # shown as whole numbers, no CI
-SHORT = {"agreement@": "agr@"}
+            "detector_auc", "precision", "recall", "fpr", "queries", "seconds", "train_seconds")
+COUNTS = ("queries", "seconds", "train_seconds")  # shown as whole numbers, no CI
+SHORT = {"agreement@": "agr@", "detector_auc": "det_auc", "train_seconds": "train_s"}
 
 
 def format_metric(m: dict[str, Any], name: str = "") -> str:

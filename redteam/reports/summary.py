@@ -67,7 +67,7 @@ def value_text(m: dict[str, Any] | None, metric: str = "", *, ci: bool = True, d
     low, high = m.get("ci_low"), m.get("ci_high")
     if not ci or low is None or high is None or low == high:
         return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits - 1}f}, {high:.{digits - 1}f}]"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def gate_where(g: dict[str, Any]) -> str:

@@ -118,3 +118,22 @@ def test_unknown_defense_is_a_one_line_error(run_cli, tmp_path) -> None:
     path.write_text(yaml.safe_dump(bad))
     result = run_cli("run", path, "--out", tmp_path / "out", "-q")
     assert result.code == 2 and "lorec" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_compare_flags_a_weakened_defense_as_a_significant_regression(run_cli, tmp_path) -> None:
+    """The same scenario twice; the second run's detector removes almost nobody (flag_share 0.1%
+    instead of the 5% fake share), so the random attack's target exposure under it rises."""
+    def with_detector(flag_share: float) -> dict:
+        return {**SCENARIO, "defenses": [{"name": "none"},
+                                         {"name": "isolation_forest", "label": "detector", "flag_share": flag_share}],
+                "gates": []}
+
+    run(run_cli, tmp_path, with_detector(FAKE_SHARE), "strong")
+    run(run_cli, tmp_path, with_detector(0.001), "weak")
+    (strong,), (weak,) = (tmp_path / "strong").iterdir(), (tmp_path / "weak").iterdir()
+    result = run_cli("compare", strong, weak, "--bootstrap", "500", "--fail-on-regression", "target_hr@50", "--json")
+    assert result.code == 1, result
+    doc = json.loads(result.stdout)
+    (regression,) = [d for d in doc["regressions"] if d["defense"] == "detector"]
+    assert regression["attack"] == "poisoning.random" and regression["metric"] == "target_hr@50"
+    assert regression["test"] == "paired" and regression["low"] > 0 and regression["change"] == "worse"

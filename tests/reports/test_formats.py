@@ -44,7 +44,7 @@ def test_junit_has_one_case_per_gate_and_a_failure_for_each_failed_one(results) 
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert failed == ["target_hr@50 <= 0.2 [attack=poisoning.bandwagon] :: sasrec/poisoning.bandwagon/none",
                       "ndcg@10 >= 0.1 [defense=dp]"]
-    assert "target_hr@50 = 0.4000 [0.350, 0.450]" in cases[1].find("failure").text
+    assert "target_hr@50 = 0.4000 [0.3500, 0.4500]" in cases[1].find("failure").text
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["dataset_checksum"] == "0123456789abcdef" and props["fingerprint"] == "abc123def0"
 
@@ -82,7 +82,7 @@ def test_markdown_summary_has_verdict_protocol_results_and_gates(results) -> Non
     assert rows[0] == ["victim", "attack", "defense", "hr@10", "ndcg@10", "agr@10", "target_hr@50", "queries", "seconds"]
     assert len(rows) == 1 + 5
     assert rows[4][:3] == ["sasrec", "poisoning.bandwagon", "none"]
-    assert rows[4][6] == "0.400 [0.35, 0.45]" and rows[3][7] == "20,000"
+    assert rows[4][6] == "0.400 [0.350, 0.450]" and rows[3][7] == "20,000"
     assert gates[0] == ["outcome", "gate", "row", "value", "reason"] and len(gates) == 1 + 4
     assert [g[0] for g in gates[1:]] == ["✅ held", "❌ failed", "✅ held", "❌ failed"]
     assert gates[2][2] == "sasrec/poisoning.bandwagon/none" and gates[2][4] == "0.4 > max 0.2"
