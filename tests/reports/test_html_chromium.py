@@ -96,6 +96,24 @@ def test_a_real_runs_report_renders(chromium: str, run_cli, tmp_path: Path) -> N
                     expected=["tradeoff-agreement@10", "budget-agreement@10"])
 
 
+def test_a_real_defense_comparisons_report_renders(chromium: str, run_cli, tmp_path: Path) -> None:
+    """report.html of a real (tiny) attacks x defenses run: trade-off, exposure and ROC plots."""
+    scenario = {
+        "name": "tiny-defense-report", "seed": 3, "dataset": {"name": "synthetic", "users": 300, "items": 200},
+        "victim": {"name": "sasrec", "hidden": 16, "epochs": 3}, "api": {"topk": 20, "budget": 400},
+        "poisoning": {"fake_share": 0.05}, "attacks": [{"name": "poisoning.random"}],
+        "defenses": [{"name": "none"}, {"name": "isolation_forest", "flag_share": 0.05}],
+        "eval": {"k": [10], "bootstrap": 50}, "output": {"formats": ["json", "html"]}, "runtime": {"threads": 1},
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    result = run_cli("run", path, "--out", tmp_path / "runs", "-q")
+    assert result.code == 0, result
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    check_rendering(chromium, (run_dir / "report.html").read_text(), tmp_path, name="tiny-defense-run",
+                    expected=["tradeoff-target_hr@50", "exposure-target_hr@50", "roc"])
+
+
 def check_rendering(chromium: str, html: str, tmp_path: Path, *, name: str, expected: list[str]) -> list[tuple]:
     """Render ``html``: no console message, every expected plot laid out, inside the page, apart
     from the others and visibly drawn (ink and data colours in its box). Returns the plot boxes."""
