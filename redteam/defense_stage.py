@@ -79,51 +79,46 @@ def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: Co
                  seed: int, *, what: str) -> DefendedFit:
     """The victim trained on ``train`` under the defense (from the cache when possible)."""
     from defenses.base import Detection
-    from redteam.cache import cache_key, sequences_checksum
-    from redteam.registry import resolve
+    from redteam.fitting import TrainingSetup, fit_victim
 
     defense = build_defense(defense_spec)
     if defense is None:
         raise ValueError("fit_defended: 'none' is the plain victim (fit_victim)")
-    cls = resolve("victims", victim_spec.name)
     params = component_params("victims", victim_spec, where="victims")
     if not hasattr(params, "epochs"):
         from redteam.errors import ConfigError
 
         raise ConfigError(f"defenses.{defense_spec.label()}: victim '{victim_spec.label()}' is not trained by the "
                           "shared trainer, so a training-time defense cannot act on it")
-    victim_seed = derive_seed(seed, "victim", victim_spec.label())
     split = ctx.split
-    valid = (split.valid_histories(), split.valid_targets())
     identifier = defense.identifier()
-    key = cache_key(victim=victim_spec.name, params=params.model_dump(mode="json"), seed=victim_seed,
-                    train=sequences_checksum(train), valid=sequences_checksum([*valid[0], valid[1]]),
-                    n_items=ctx.dataset.n_items, defense=identifier, defense_code=defense_code_version())
     label = defense_spec.label()
 
-    with ctx.reporter.stage(f"{what}: train {victim_spec.label()} under {label}", total=getattr(params, "epochs", None)) as stage:
+    def setup() -> TrainingSetup:
+        t0 = time.perf_counter()
+        plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params))
+        prepare_seconds = time.perf_counter() - t0
+
+        def finish(info: dict[str, Any]) -> None:
+            info["defense"] = {**plan.info, "prepare_seconds": round(prepare_seconds, 2),
+                               "defender_added_users": len(plan.extra_train)}
+            info["seconds_total"] = round(prepare_seconds + info["seconds"], 2)
+            if plan.detection is not None:
+                info["detection"] = {"scores": plan.detection.scores.tolist(),
+                                     "flagged": np.flatnonzero(plan.detection.flagged).tolist()}
+
+        return TrainingSetup(hooks=plan.hooks, extra_train=plan.extra_train, finish=finish)
+
+    with ctx.reporter.stage(f"{what}: train {victim_spec.label()} under {label}", total=params.epochs) as stage:
         def progress(epoch: int, total: int, metrics: dict[str, float]) -> None:
             stage.update(completed=epoch, total=total, status=f"valid NDCG@10 {metrics.get('valid_ndcg@10', float('nan')):.4f}")
             ctx.events.emit("epoch", victim=victim_spec.label(), defense=label, what=what, seed=seed, **metrics)
 
-        def create() -> tuple[Any, dict[str, Any]]:
-            t0 = time.perf_counter()
-            plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params))
-            prepare_seconds = time.perf_counter() - t0
-            victim = cls(params)
-            report = victim.fit([*train, *plan.extra_train], valid, n_items=ctx.dataset.n_items, seed=victim_seed,
-                                hooks=plan.hooks, progress=progress)
-            info = report.to_dict()
-            info["defense"] = {**plan.info, "prepare_seconds": round(prepare_seconds, 2),
-                               "defender_added_users": len(plan.extra_train)}
-            info["seconds_total"] = round(prepare_seconds + report.seconds, 2)
-            if plan.detection is not None:
-                info["detection"] = {"scores": plan.detection.scores.tolist(),
-                                     "flagged": np.flatnonzero(plan.detection.flagged).tolist()}
-            return victim, info
-
-        victim, info, cached = ctx.cache.get_or_create(f"{victim_spec.name}-{defense_spec.name}", key, create=create,
-                                                       save=lambda v, p: v.save(p), load=cls.load)
+        victim, info, cached = fit_victim(
+            victim_spec, train=train, valid=(split.valid_histories(), split.valid_targets()), n_items=ctx.dataset.n_items,
+            seed=seed, cache=ctx.cache, progress=progress, setup=setup,
+            extra_key={"defense": identifier, "defense_code": defense_code_version()},
+            cache_label=f"{victim_spec.name}-{defense_spec.name}")
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
     detection = None
     if "detection" in info:

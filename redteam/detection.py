@@ -22,28 +22,25 @@ __all__ = ["detector_metrics", "roc_points"]
 
 def _inputs(scores: np.ndarray, is_fake: np.ndarray, flagged: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(is_fake)
     if s.ndim != 1:
         raise ValueError(f"scores must be a 1-D array, got shape {s.shape}")
-    if y.shape != s.shape:
-        raise ValueError(f"is_fake must have the shape of scores {s.shape}, got {y.shape}")
-    if y.dtype != bool:
-        if y.size and not np.isin(y, (0, 1)).all():
-            raise ValueError("is_fake must be boolean (or 0/1)")
-        y = y.astype(bool)
     if np.isnan(s).any():
         raise ValueError("scores contain NaN")
-    out = [s, y]
+    masks = [_boolean(is_fake, "is_fake", s.shape)]
     if flagged is not None:
-        f = np.asarray(flagged)
-        if f.shape != s.shape:
-            raise ValueError(f"flagged must have the shape of scores {s.shape}, got {f.shape}")
-        if f.dtype != bool:
-            if f.size and not np.isin(f, (0, 1)).all():
-                raise ValueError("flagged must be boolean (or 0/1)")
-            f = f.astype(bool)
-        out.append(f)
-    return tuple(out)
+        masks.append(_boolean(flagged, "flagged", s.shape))
+    return (s, *masks)
+
+
+def _boolean(values: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    v = np.asarray(values)
+    if v.shape != shape:
+        raise ValueError(f"{name} must have the shape of scores {shape}, got {v.shape}")
+    if v.dtype != bool:
+        if v.size and not np.isin(v, (0, 1)).all():
+            raise ValueError(f"{name} must be boolean (or 0/1)")
+        v = v.astype(bool)
+    return v
 
 
 def _ratio(num: int, den: int) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,16 @@ from redteam.scenario import ComponentSpec, component_params
 from redteam.seeding import derive_seed
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass
+class TrainingSetup:
+    """What a training-time defense adds to one fit: trainer hooks, sequences appended to the
+    training set, and a callback that completes the fit's (cached) info after training."""
+
+    hooks: Sequence[Any] = ()
+    extra_train: list[np.ndarray] = field(default_factory=list)
+    finish: Callable[[dict[str, Any]], None] | None = None
 
 
 def build_victim(spec: ComponentSpec, *, where: str = "victims") -> Any:
@@ -30,8 +41,14 @@ def fit_victim(
     cache: ModelCache,
     progress: ProgressFn | None = None,
     extra_key: dict[str, Any] | None = None,
+    cache_label: str | None = None,
+    setup: Callable[[], TrainingSetup] | None = None,
 ) -> tuple[Any, dict[str, Any], bool]:
-    """(victim, fit info, loaded_from_cache). The victim's seed is derived from ``seed`` and its label."""
+    """(victim, fit info, loaded_from_cache). The victim's seed is derived from ``seed`` and its label.
+
+    ``setup`` (called only when the victim is not cached) lets a defense hook into training;
+    ``extra_key`` must then name what it changes, so its victims get their own cache entries.
+    """
     cls = resolve("victims", spec.name)
     victim_seed = derive_seed(seed, "victim", spec.label())
     params = component_params("victims", spec, where="victims")
@@ -46,8 +63,13 @@ def fit_victim(
     )
 
     def create() -> tuple[Any, dict[str, Any]]:
+        extra = setup() if setup is not None else TrainingSetup()
         victim = cls(params)
-        report = victim.fit(train, valid, n_items=n_items, seed=victim_seed, progress=progress)
-        return victim, report.to_dict()
+        report = victim.fit([*train, *extra.extra_train], valid, n_items=n_items, seed=victim_seed, hooks=extra.hooks,
+                            progress=progress)
+        info = report.to_dict()
+        if extra.finish is not None:
+            extra.finish(info)
+        return victim, info
 
-    return cache.get_or_create(spec.name, key, create=create, save=lambda v, p: v.save(p), load=cls.load)
+    return cache.get_or_create(cache_label or spec.name, key, create=create, save=lambda v, p: v.save(p), load=cls.load)

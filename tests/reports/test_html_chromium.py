@@ -87,12 +87,7 @@ def test_a_real_runs_report_renders(chromium: str, run_cli, tmp_path: Path) -> N
         "eval": {"k": [10], "bootstrap": 20}, "gates": [{"metric": "agreement@10", "attack": "extraction.random", "max": 0.95}],
         "output": {"formats": ["json", "html"]}, "runtime": {"threads": 1},
     }
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    result = run_cli("run", path, "--out", tmp_path / "runs", "-q")
-    assert result.code == 0, result
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    check_rendering(chromium, (run_dir / "report.html").read_text(), tmp_path, name="tiny-run",
+    check_rendering(chromium, written_report(run_cli, tmp_path, scenario), tmp_path, name="tiny-run",
                     expected=["tradeoff-agreement@10", "budget-agreement@10"])
 
 
@@ -105,13 +100,18 @@ def test_a_real_defense_comparisons_report_renders(chromium: str, run_cli, tmp_p
         "defenses": [{"name": "none"}, {"name": "isolation_forest", "flag_share": 0.05}],
         "eval": {"k": [10], "bootstrap": 50}, "output": {"formats": ["json", "html"]}, "runtime": {"threads": 1},
     }
+    check_rendering(chromium, written_report(run_cli, tmp_path, scenario), tmp_path, name="tiny-defense-run",
+                    expected=["tradeoff-target_hr@50", "exposure-target_hr@50", "roc"])
+
+
+def written_report(run_cli, tmp_path: Path, scenario: dict) -> str:
+    """Run ``scenario`` through the CLI; the report.html it wrote."""
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scenario))
     result = run_cli("run", path, "--out", tmp_path / "runs", "-q")
     assert result.code == 0, result
     (run_dir,) = (tmp_path / "runs").iterdir()
-    check_rendering(chromium, (run_dir / "report.html").read_text(), tmp_path, name="tiny-defense-run",
-                    expected=["tradeoff-target_hr@50", "exposure-target_hr@50", "roc"])
+    return (run_dir / "report.html").read_text()
 
 
 def check_rendering(chromium: str, html: str, tmp_path: Path, *, name: str, expected: list[str]) -> list[tuple]:
