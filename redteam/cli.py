@@ -169,9 +169,19 @@ def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims,
     table.add_column("description")
     table.add_column("parameters (default)")
     for entry in describe(kind.value):
-        params = "\n".join(f"{p['name']}: {p['type']} = {p['default']!r}" for p in entry["params"]) or "-"
+        params = "\n".join(f"{p['name']}: {p['type']} = {_short_default(p['default'])}" for p in entry["params"]) or "-"
         table.add_row(entry["alias"], escape(entry["summary"]), escape(params))
     Console().print(table)
+
+
+def _short_default(value: object) -> str:
+    """A default as one short line: nested settings by class name, long texts cut."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return f"{type(value).__name__}(...)"
+    text = repr(value)
+    return text if len(text) <= 32 else text[:29] + "...'"
 
 
 @data_app.command("download")

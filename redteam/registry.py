@@ -22,6 +22,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "gru4rec": "victims.gru4rec:GRU4Rec",
         "narm": "victims.narm:NARM",
         "popularity": "victims.popularity:Popularity",
+        "ranker.embedding": "victims.embedding_ranker:EmbeddingRanker",
+        "ranker.causal_lm": "victims.causal_lm_ranker:CausalLMRanker",
     },
     "attacks": {
         "extraction.random": "attacks.extraction.random_sequences:RandomSequences",
@@ -31,6 +33,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "poisoning.bandwagon": "attacks.poisoning.bandwagon:Bandwagon",
         "poisoning.segment": "attacks.poisoning.segment:Segment",
         "poisoning.surrogate": "attacks.poisoning.surrogate_guided:SurrogateGuided",
+        "sts.gcg": "attacks.sts.gcg:GCGAttack",
+        "sts.keyword_stuffing": "attacks.sts.keyword_stuffing:KeywordStuffing",
     },
     "defenses": {
         "none": "defenses.none:NoDefense",
@@ -39,6 +43,9 @@ REGISTRY: dict[str, dict[str, str]] = {
         "pca_varselect": "defenses.pca_varselect:PCAVarSelect",
         "isolation_forest": "defenses.feature_detector:FeatureIsolationForest",
         "apr": "defenses.apr:APR",
+        "perplexity_filter": "defenses.text_filters:PerplexityFilter",
+        "nonword_filter": "defenses.text_filters:NonWordFilter",
+        "order_averaging": "defenses.order_averaging:OrderAveraging",
     },
 }
 

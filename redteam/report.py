@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate",
-            "detector_auc", "precision", "recall", "fpr", "queries", "seconds", "train_seconds")
+            "top1_rate_seen", "advantage", "disadvantage", "mean_rank", "detection_rate", "detector_auc", "precision", "recall", "fpr", "queries", "seconds", "train_seconds")
 COUNTS = ("queries", "seconds", "train_seconds")  # shown as whole numbers, no CI
 SHORT = {"agreement@": "agr@", "detector_auc": "det_auc", "train_seconds": "train_s"}
 
@@ -31,7 +31,20 @@ def render(results: dict[str, Any], console: Any) -> None:
 
     proto = results["protocol"]
     ds = results["dataset"]
-    header = "\n".join([
+    if proto.get("family") == "sts":
+        from redteam.reports.summary import protocol_items
+
+        header = "\n".join([f"[bold]{results['scenario']['name']}[/]"]
+                           + [f"{label}: {text}" for label, text in protocol_items(results)[:-2]])
+    else:
+        header = _sequence_header(results)
+    console.print(Panel(header, title="protocol", expand=False))
+    _render_rows(results, console)
+
+
+def _sequence_header(results: dict[str, Any]) -> str:
+    proto, ds = results["protocol"], results["dataset"]
+    return "\n".join([
         f"[bold]{results['scenario']['name']}[/]  data: {ds['name']} ({ds['users']} users, {ds['items']} items, "
         f"{ds['interactions']} interactions, checksum {ds['checksum']})",
         f"split: {proto['split']}",
@@ -40,7 +53,11 @@ def render(results: dict[str, Any], console: Any) -> None:
         + (f" (the attacker's {proto['attacker_users']} few-shot users excluded)" if proto.get("attacker_users") else "")
         + f"; seeds: {proto['seeds']}; CI: {proto['ci']}",
     ])
-    console.print(Panel(header, title="protocol", expand=False))
+
+
+def _render_rows(results: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
     metrics = _columns(results["rows"])
     confidence = results["scenario"]["eval"]["confidence"]
     table = Table(title=f"results: value and {confidence:.0%} CI", show_lines=True)
@@ -50,11 +67,14 @@ def render(results: dict[str, Any], console: Any) -> None:
         table.add_column(col, style="bold" if col == "victim" else None)
     for m in metrics:
         table.add_column(short_name(m), justify="right")
-    table.add_column("train", justify="right")
+    trained = any("fit" in row["info"] for row in results["rows"])
+    if trained:
+        table.add_column("train", justify="right")
     for row in results["rows"]:
         cells = [row[c] for c in keys]
         cells += [format_metric(row["metrics"][m], m) if m in row["metrics"] else "-" for m in metrics]
-        cells.append(_fit_summary(row["info"].get("fit", [])))
+        if trained:
+            cells.append(_fit_summary(row["info"].get("fit", [])))
         table.add_row(*cells)
     console.print(table)
     if results.get("curves"):
@@ -78,6 +98,8 @@ def render_curves(curves: list[dict[str, Any]], console: Any) -> None:
     query stream. Detector ROC curves (``"metric": "roc"``): their AUC and number of points."""
     from rich.table import Table
 
+    if any(c.get("metric") == "gcg_loss" for c in curves):
+        render_gcg_losses([c for c in curves if c.get("metric") == "gcg_loss"], console)
     budget = [c for c in curves if c.get("metric") != "roc" and all("queries" in p for p in c.get("points", []))]
     for metric in dict.fromkeys(c["metric"] for c in budget):
         table = Table(title=f"budget curve: {metric} at queries used (prefixes of one query stream)")
@@ -98,6 +120,21 @@ def render_curves(curves: list[dict[str, Any]], console: Any) -> None:
             auc = c.get("auc", roc_auc([(p["fpr"], p["tpr"]) for p in c["points"]]))
             table.add_row(*(str(c.get(k, "-")) for k in ("victim", "attack", "defense")), str(len(c["points"])), f"{auc:.3f}")
         console.print(table)
+
+
+def render_gcg_losses(curves: list[dict[str, Any]], console: Any) -> None:
+    """GCG loss at the first, middle and last step of each crafted STS."""
+    from rich.table import Table
+
+    table = Table(title="GCG loss by step (optimised on)")
+    for col in ("optimised on", "attack", "target", "seed", "loss: first -> middle -> last"):
+        table.add_column(col)
+    for c in curves:
+        pts = c["points"]
+        picks = [pts[0], pts[len(pts) // 2], pts[-1]] if pts else []
+        table.add_row(str(c.get("victim")), str(c.get("attack")), str(c.get("target", "-"))[:40], str(c.get("seed")),
+                      " -> ".join(f"{p['loss']:.3f} (step {p['step']})" for p in picks))
+    console.print(table)
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

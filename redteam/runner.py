@@ -66,6 +66,10 @@ def run_scenario(
     threads = configure_threads(scenario.runtime.threads)
     events = EventLog()
     events.emit("run_started", scenario=scenario.name, threads=threads)
+    from redteam.sts_stage import is_ranker_scenario
+
+    if is_ranker_scenario(scenario):
+        return run_text_scenario(scenario, reporter=reporter, events=events, threads=threads, out_root=out_root)
     started = time.perf_counter()
     with reporter.session():
         with reporter.stage(f"load data: {scenario.dataset.name}") as stage:
@@ -179,16 +183,47 @@ def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Any:
     return victim
 
 
+def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog, threads: int,
+                      out_root: Path | None) -> RunOutcome:
+    """A scenario whose victims are text rankers: catalog -> STS attacks -> paired trials."""
+    from redteam.sts_stage import protocol_of, run_sts_scenario
+
+    with reporter.session():
+        out = run_sts_scenario(scenario, reporter=reporter, events=events, threads=threads)
+    catalog = out["catalog"]
+    results = {
+        "scenario": scenario.model_dump(mode="json"),
+        "fingerprint": scenario.fingerprint(),
+        "protocol": protocol_of(scenario, out["summary"]),
+        "dataset": {"name": catalog.name, "source": catalog.source, "items": len(catalog.products),
+                    "requests": len(catalog.requests), **catalog.info},
+        "environment": {**environment_info(), "threads": threads},
+        "timings": out["timings"],
+        "rows": aggregate_rows(out["rows"], scenario),
+        "curves": out["curves"],
+        "sts": out["summary"],
+        "rankers": out["rankers"],
+    }
+    results["gates"] = evaluate_gates(scenario.gates, results["rows"])
+    failed = [g for g in results["gates"] if not g["held"]]
+    events.emit("run_finished", seconds=out["timings"]["total_seconds"], gates_failed=len(failed))
+    artifacts = {"per_user.npz": lambda path: write_per_user(out["rows"], path)}
+    out_dir = write_run(scenario, results, events, out_root=out_root, artifacts=artifacts)
+    return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
+
+
+def aggregate_rows(rows: RowTable, sc: Scenario) -> list[dict[str, Any]]:
+    rng = numpy_rng(sc.seed, "bootstrap")
+    return [{
+        "dataset": row.dataset, "victim": row.victim, "attack": row.attack, "defense": row.defense,
+        "metrics": row.aggregate(rng=rng, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
+        "info": row.info,
+    } for row in rows]
+
+
 def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
     sc = ctx.scenario
-    rng = numpy_rng(sc.seed, "bootstrap")
-    rows = []
-    for row in ctx.rows:
-        rows.append({
-            "dataset": row.dataset, "victim": row.victim, "attack": row.attack, "defense": row.defense,
-            "metrics": row.aggregate(rng=rng, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
-            "info": row.info,
-        })
+    rows = aggregate_rows(ctx.rows, sc)
     return {
         "scenario": sc.model_dump(mode="json"),
         "fingerprint": sc.fingerprint(),

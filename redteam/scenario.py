@@ -89,6 +89,26 @@ class PoisoningConfig(Section):
         return self
 
 
+class CatalogConfig(Section):
+    """The product catalog of a text-ranking (STS) scenario."""
+
+    name: str = Field("coffee_machines", description="a built-in catalog (see `redteam list catalogs`) or scientific_<slug> (real Amazon Scientific texts)")
+    path: Path | None = Field(None, description="a catalog JSON file of your own (overrides name)")
+    data_dir: Path | None = Field(None, description="folder holding amazon-scientific/ (default: $REDTEAM_DATA_DIR)")
+    max_products: int | None = Field(None, ge=2, description="keep a seeded random subset of the pool")
+
+
+class STSConfig(Section):
+    """Shared by every text attack of a scenario, so that their rows are paired trial by trial."""
+
+    targets: list[str] | int = Field(1, description="target product names, or how many to draw (seeded) from the catalog")
+    heldout_share: float = Field(0.5, gt=0, lt=1, description="share of the requests kept out of optimisation for evaluation")
+    trials: int = Field(50, ge=1, description="evaluation trials per target: a held-out request and a random catalog order each")
+    seen_trials: int = Field(0, ge=0, description="extra trials on the optimisation requests (in-sample top-1 rate)")
+    competitors: int | None = Field(None, ge=1, description="products shown with the target per trial, drawn from the pool (None: the whole catalog)")
+    reference_texts: int = Field(400, ge=10, description="real product texts for the text defenses: half calibrate, half measure false positives")
+
+
 class EvalConfig(Section):
     k: list[int] = Field(default_factory=lambda: [10, 50], description="cut-offs for HR/NDCG/MRR")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
@@ -149,6 +169,8 @@ class Scenario(Section):
     attacker: AttackerConfig = Field(default_factory=AttackerConfig)
     attacks: list[ComponentSpec] = Field(default_factory=list)
     poisoning: PoisoningConfig = Field(default_factory=PoisoningConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    sts: STSConfig = Field(default_factory=STSConfig)
     defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
     eval: EvalConfig = Field(default_factory=EvalConfig)
     gates: list[Gate] = Field(default_factory=list)
@@ -320,12 +342,30 @@ def check_components(scenario: Scenario) -> None:
             check = getattr(resolve(kind, spec.name), "check_scenario", None)
             if check is not None:
                 check(params, scenario, where=f"{section}[{i}]")
+    check_families(scenario)
     seen: dict[str, int] = {}
     for i, spec in enumerate(scenario.attacks):
         if spec.label() in seen:
             raise ConfigError(f"attacks[{i}].label: '{spec.label()}' is already the label of attacks[{seen[spec.label()]}]; "
                               "give each attack its own label")
         seen[spec.label()] = i
+
+
+def check_families(scenario: Scenario) -> None:
+    """Text rankers (``ranker.*``) take text attacks and text defenses only; recommenders the rest."""
+    text = [getattr(resolve("victims", v.name), "family", "recommender") == "ranker" for v in scenario.victims]
+    if any(text) and not all(text):
+        raise ConfigError("victims: text rankers (ranker.*) and sequential recommenders cannot share a scenario")
+    ranking = all(text)
+    for i, spec in enumerate(scenario.attacks):
+        if (resolve("attacks", spec.name).family == "sts") != ranking:
+            kind = "text rankers" if ranking else "sequential recommenders"
+            raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind} (this scenario's victims)")
+    for i, spec in enumerate(scenario.defenses):
+        family = getattr(resolve("defenses", spec.name), "family", "training")
+        if spec.name != "none" and (family in ("text", "ranker")) != ranking:
+            kind = "text rankers" if ranking else "sequential recommenders"
+            raise ConfigError(f"defenses[{i}].name: '{spec.name}' does not defend {kind} (this scenario's victims)")
 
 
 def component_params(kind: Kind, spec: ComponentSpec, *, where: str) -> Any:

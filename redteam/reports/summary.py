@@ -14,6 +14,8 @@ def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs of the evaluation protocol: data, split, K, candidates, seeds, versions."""
     p, ds, env = results.get("protocol", {}), results.get("dataset", {}), results.get("environment", {})
     sc = results.get("scenario", {})
+    if p.get("family") == "sts":
+        return _sts_items(results) + _run_items(results)
     api = results.get("attacker", {}).get("api") or sc.get("api") or {}
     attacker_seeds = (sc.get("attacker") or {}).get("seeds")
     items = [
@@ -32,6 +34,28 @@ def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
         items.append(("black-box API", f"top-{api.get('topk')} ids, budget "
                       f"{'unlimited' if budget is None else f'{budget:,} queries'}, scores "
                       f"{'exposed' if api.get('expose_scores') else 'hidden'}"))
+    return items + _run_items(results)
+
+
+def _sts_items(results: dict[str, Any]) -> list[tuple[str, str]]:
+    p, ds, sts = results["protocol"], results.get("dataset", {}), results.get("sts", {})
+    return [
+        ("catalog", f"{ds.get('name')} ({ds.get('source')}): {_count(ds.get('items'))} products, "
+                    f"{_count(ds.get('requests'))} shopper requests"),
+        ("requests", str(p.get("split", "?"))),
+        ("trials", f"{p.get('trials')} held-out trials per target" + (f" + {p['seen_trials']} on optimisation requests" if p.get("seen_trials") else "")
+                   + f"; {p.get('ranking', '?')}"),
+        ("targets", ", ".join(str(t) for t in p.get("targets", []))),
+        ("seeds", f"attacker {p.get('seeds', '?')}"),
+        ("confidence intervals", str(p.get("ci", "?"))),
+        ("rankers", "; ".join(f"{k}: {v.get('model_id', v.get('victim'))}" for k, v in results.get("rankers", {}).items())),
+    ] + ([("defenses", "; ".join(f"{k}: FPR {v['fpr']:.3f} on held-out real product texts" for k, v in sts["defenses"].items() if "fpr" in v))]
+         if sts.get("defenses") else [])
+
+
+def _run_items(results: dict[str, Any]) -> list[tuple[str, str]]:
+    env = results.get("environment", {})
+    items = []
     items.append(("versions", ", ".join(f"{k} {env[k]}" for k in ("redteam", "code_version", "python", "torch", "numpy")
                                         if k in env) + f"; {env.get('threads', '?')} threads on {env.get('device', '?')}"))
     items.append(("run", f"fingerprint {results.get('fingerprint', '?')}, "

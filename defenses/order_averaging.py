@@ -1,0 +1,62 @@
+"""Order averaging: rank the catalog under several random product orders and average the positions.
+
+A mitigation against order-sensitive LLM rankers and against STSs tuned to particular orders
+(specs/sts.md, "order randomisation / averaging"; Kumar & Lakkaraju, 2024, show that an STS
+optimised under one fixed order fails under others). Each request is ranked ``orders`` times with
+the products shuffled; products are ordered by their mean position (a product the ranker did not
+name counts as N + 1). Costs ``orders`` times the ranker's compute. A bi-encoder ignores order, so
+this changes nothing for it.
+
+Threat model: the defender controls the serving prompt, not the product texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from redteam.catalog import Product
+from redteam.params import Params
+from victims.ranker_base import order_by_scores
+
+
+class OrderAveragingParams(Params):
+    orders: int = Field(3, ge=2, description="random catalog orders per request")
+
+
+class OrderAveraging:
+    """Serve the mean rank over several random catalog orders."""
+
+    alias: ClassVar[str] = "order_averaging"
+    family: ClassVar[str] = "ranker"
+    Params = OrderAveragingParams
+
+    def __init__(self, params: OrderAveragingParams | None = None, **overrides: Any) -> None:
+        given = params.model_dump() if params is not None else {}
+        self.params = self.Params(**{**given, **overrides})
+
+    def wrap(self, ranker: Any, rng: np.random.Generator) -> "OrderAveragedRanker":
+        return OrderAveragedRanker(ranker, self.params.orders, rng)
+
+    def identifier(self) -> dict[str, Any]:
+        return {"defense": self.alias, **self.params.model_dump(mode="json")}
+
+
+class OrderAveragedRanker:
+    def __init__(self, ranker: Any, orders: int, rng: np.random.Generator) -> None:
+        self.ranker, self.orders, self.rng = ranker, orders, rng
+
+    def rank(self, products: Sequence[Product], request: str) -> list[int]:
+        n = len(products)
+        total = np.zeros(n)
+        for _ in range(self.orders):
+            perm = self.rng.permutation(n)
+            order = self.ranker.rank([products[i] for i in perm], request)
+            position = np.full(n, n + 1.0)
+            for pos, shown in enumerate(order):
+                position[perm[shown]] = pos + 1
+            total += position
+        return order_by_scores(-total)
