@@ -4,7 +4,8 @@ A mitigation against order-sensitive LLM rankers and against STSs tuned to parti
 (specs/sts.md, "order randomisation / averaging"; Kumar & Lakkaraju, 2024, show that an STS
 optimised under one fixed order fails under others). Each request is ranked ``orders`` times with
 the products shuffled; products are ordered by their mean position (a product the ranker did not
-name counts as N + 1). Costs ``orders`` times the ranker's compute. A bi-encoder ignores order, so
+name counts as N + 1; a product never named under any order stays unnamed). Costs ``orders``
+times the ranker's compute. A bi-encoder ignores order, so
 this changes nothing for it.
 
 Threat model: the defender controls the serving prompt, not the product texts.
@@ -52,11 +53,13 @@ class OrderAveragedRanker:
     def rank(self, products: Sequence[Product], request: str) -> list[int]:
         n = len(products)
         total = np.zeros(n)
+        named = np.zeros(n, dtype=bool)
         for _ in range(self.orders):
             perm = self.rng.permutation(n)
             order = self.ranker.rank([products[i] for i in perm], request)
             position = np.full(n, n + 1.0)
             for pos, shown in enumerate(order):
                 position[perm[shown]] = pos + 1
+                named[perm[shown]] = True
             total += position
-        return order_by_scores(-total)
+        return [i for i in order_by_scores(-total) if named[i]]

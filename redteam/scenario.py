@@ -102,6 +102,15 @@ class STSConfig(Section):
     """Shared by every text attack of a scenario, so that their rows are paired trial by trial."""
 
     targets: list[str] | int = Field(1, description="target product names, or how many to draw (seeded) from the catalog")
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> "STSConfig":
+        if isinstance(self.targets, list):
+            if not self.targets:
+                raise ValueError("targets: name at least one product (or give a count)")
+            if len(set(self.targets)) != len(self.targets):
+                raise ValueError("targets: a product is named twice")
+        return self
     heldout_share: float = Field(0.5, gt=0, lt=1, description="share of the requests kept out of optimisation for evaluation")
     trials: int = Field(50, ge=1, description="evaluation trials per target: a held-out request and a random catalog order each")
     seen_trials: int = Field(0, ge=0, description="extra trials on the optimisation requests (in-sample top-1 rate)")
@@ -183,7 +192,9 @@ class Scenario(Section):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes results (not output/runtime settings)."""
-        data = self.model_dump(mode="json", exclude={"output", "runtime", "description"})
+        text = all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in self.victims)
+        skip = {"output", "runtime", "description"} | (set() if text else {"catalog", "sts"})
+        data = self.model_dump(mode="json", exclude=skip)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -357,7 +368,12 @@ def check_families(scenario: Scenario) -> None:
     if any(text) and not all(text):
         raise ConfigError("victims: text rankers (ranker.*) and sequential recommenders cannot share a scenario")
     ranking = all(text)
+    labels = [v.label() for v in scenario.victims]
     for i, spec in enumerate(scenario.attacks):
+        source = spec.options.get("optimise_on")
+        if ranking and source is not None and source not in labels:
+            raise ConfigError(f"attacks[{i}].optimise_on: no ranker labelled '{source}'{did_you_mean(str(source), labels)}; "
+                              f"known: {', '.join(labels)}")
         if (resolve("attacks", spec.name).family == "sts") != ranking:
             kind = "text rankers" if ranking else "sequential recommenders"
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind} (this scenario's victims)")

@@ -16,8 +16,9 @@ is dropped from what the ranker sees. Order averaging wraps the ranker.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,14 @@ class TextGuard:
     def filters(self) -> bool:
         return getattr(self.defense, "family", "") == "text"
 
-    def calibrate(self, reference: list[str], held_out: list[str]) -> None:
+    def calibrate(self, reference: list[str], held_out: list[str], *, source: str) -> None:
         if not self.filters:
             return
         self.defense.calibrate(reference)
         flags = self.flag(held_out)
-        self.metrics["fpr"] = float(np.mean(flags)) if flags else float("nan")
+        self.metrics.update({"fpr": float(np.mean(flags)) if flags else float("nan"), "reference_source": source,
+                             "calibration_texts": len(reference), "false_positive_texts": len(held_out),
+                             "threshold": float(getattr(self.defense, "threshold", float("nan")))})
         self.false_positive_flags = np.asarray(flags, dtype=np.float64)
 
     def flag(self, texts: list[str]) -> list[bool]:
@@ -183,8 +186,11 @@ def build_guards(scenario: Scenario) -> list[TextGuard]:
     return guards
 
 
-def reference_texts(scenario: Scenario, catalog: Catalog) -> tuple[list[str], list[str]]:
-    """Real product texts for the filters: (calibration half, false-positive half), disjoint.
+MIN_CALIBRATION = 10
+
+
+def reference_texts(scenario: Scenario, catalog: Catalog) -> tuple[list[str], list[str], str]:
+    """Product texts for the filters: (calibration half, false-positive half, where they come from).
 
     Amazon Scientific item texts when the data is there (the real product text a marketplace
     holds), else every built-in catalog's products; the scenario's own catalog is excluded from
@@ -192,12 +198,15 @@ def reference_texts(scenario: Scenario, catalog: Catalog) -> tuple[list[str], li
     """
     from redteam.catalog_sources import reference_products
 
-    pool = [p.text() for p in reference_products(data_dir=scenario.catalog.data_dir, exclude=catalog.name)]
-    pool = list(dict.fromkeys(pool))
+    products = reference_products(data_dir=scenario.catalog.data_dir, exclude=catalog.name)
+    real = bool(products) and bool(products[0].source_id)
+    source = "real Amazon Scientific item texts" if real else "the other built-in catalogs' (fictional) product texts"
+    pool = list(dict.fromkeys(p.text() for p in products))
+    own = [p.text() for p in catalog.products if p.text() not in set(pool)]
     rng = numpy_rng(scenario.seed, "sts-reference")
     pick = rng.permutation(len(pool))[: scenario.sts.reference_texts]
     half = len(pick) // 2
-    return [pool[i] for i in pick[:half]], [pool[i] for i in pick[half:]] + [p.text() for p in catalog.products]
+    return [pool[i] for i in pick[:half]], [pool[i] for i in pick[half:]] + own, source
 
 
 # ------------------------------------------------------------------ the run
@@ -219,9 +228,13 @@ def run_sts_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog
     guards = build_guards(scenario)
     if any(g.filters for g in guards):
         with reporter.stage("calibrate text defenses") as stage:
-            calibration, false_positive_texts = reference_texts(scenario, catalog)
+            calibration, false_positive_texts, source = reference_texts(scenario, catalog)
+            if len(calibration) < MIN_CALIBRATION:
+                raise ConfigError(f"sts.reference_texts: only {len(calibration)} calibration texts ({source}); "
+                                  f"a filter threshold needs at least {MIN_CALIBRATION}: set catalog.data_dir or "
+                                  "$REDTEAM_DATA_DIR to the real data, or raise sts.reference_texts")
             for guard in guards:
-                guard.calibrate(calibration, false_positive_texts)
+                guard.calibrate(calibration, false_positive_texts, source=source)
             stage.update(status=f"{len(calibration)} calibration, {len(false_positive_texts)} held-out texts")
     crafted = craft_all(scenario, catalog, targets, optimise, rankers, reporter, events)
     timings["craft_seconds"] = sum(c.seconds for c in crafted)
@@ -232,6 +245,9 @@ def run_sts_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog
               + plan_trials(len(catalog.products), t, optimise, scenario.sts.seen_trials, scenario.sts.competitors,
                             numpy_rng(scenario.seed, "sts-seen-trials", t), seen=True)
               for t in targets}
+    plan = hashlib.sha256(json.dumps(
+        [[t, tr.request, list(tr.shown), tr.seen] for t in targets for tr in trials[t]]
+        + [p.json_line() for p in catalog.products]).encode()).hexdigest()[:12]
     t_eval = time.perf_counter()
     for label, ranker in rankers.items():
         memo: dict[tuple, list[int]] = {}  # this ranker's rankings, shared by the defenses that do not wrap it
@@ -242,12 +258,12 @@ def run_sts_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog
         if "losses" in c.diagnostics:
             curves.append({"metric": "gcg_loss", "victim": c.source, "attack": c.attack, "seed": c.attack_seed,
                            "target": catalog.products[c.target].name,
-                           "points": [{"step": i + 1, "loss": v} for i, v in enumerate(c.diagnostics["losses"])]})
+                           "points": [{"step": i, "loss": v} for i, v in enumerate(c.diagnostics["losses"])]})
     timings["total_seconds"] = time.perf_counter() - started
     return {
         "catalog": catalog, "rows": rows, "curves": curves, "timings": timings,
         "summary": {
-            "catalog": catalog.name, "source": catalog.source, "products": len(catalog.products),
+            "catalog": catalog.name, "source": catalog.source, "products": len(catalog.products), "trial_plan": plan,
             "targets": [catalog.products[t].name for t in targets],
             "optimisation_requests": optimise, "held_out_requests": held_out,
             "crafted": [{"attack": c.attack, "target": catalog.products[c.target].name, "seed": c.attack_seed,
@@ -270,9 +286,7 @@ def craft_all(scenario: Scenario, catalog: Catalog, targets: list[int], optimise
         label = spec.label()
         cls = resolve("attacks", spec.name)
         params = component_params("attacks", spec, where=f"attacks.{label}")
-        source = getattr(params, "optimise_on", None) or first
-        if source not in rankers:
-            raise ConfigError(f"attacks.{label}.optimise_on: no ranker labelled '{source}'; known: {', '.join(rankers)}")
+        source = getattr(params, "optimise_on", None) or first  # checked against the labels by check_families
         for target in targets:
             for attack_seed in scenario.attacker.seeds or [scenario.seed]:
                 attack = cls(params)
@@ -300,14 +314,16 @@ def evaluate(rows: RowTable, catalog: Catalog, label: str, ranker: Any, guard: T
              memo: dict[tuple, list[int]]) -> None:
     """Clean and attacked rows of one (ranker, defense) over the same trials."""
     pool = catalog.products
-    served = guard.ranker(ranker, numpy_rng(scenario.seed, "sts-defense-orders", label, guard.label))
-    shared = memo if served is ranker else None
 
     def positions(target: int, text: str) -> np.ndarray:
         out = []
-        for trial in trials[target]:
+        for i, trial in enumerate(trials[target]):
+            # A wrapping defense (order averaging) draws its orders from the trial's own generator:
+            # the same orders with and without the text, whatever else the scenario runs.
+            served = guard.ranker(ranker, numpy_rng(scenario.seed, "sts-defense-orders", label, guard.label, target, i))
             products = [pool[i].with_suffix(text) if i == target else pool[i] for i in trial.shown]
-            out.append(guard.position(served, products, trial.shown.index(target), trial.request, shared))
+            out.append(guard.position(served, products, trial.shown.index(target), trial.request,
+                                      memo if served is ranker else None))
         return np.asarray(out, dtype=np.float64)
 
     attacks = list(dict.fromkeys(c.attack for c in crafted))
@@ -382,6 +398,7 @@ def protocol_of(scenario: Scenario, summary: dict[str, Any]) -> dict[str, Any]:
         "ties": "catalog order (stable)",
         "trials": sts.trials, "seen_trials": sts.seen_trials,
         "targets": summary["targets"],
+        "trial_plan": summary["trial_plan"],
         "seeds": scenario.attacker.seeds or [scenario.seed],
         "bootstrap": scenario.eval.bootstrap, "confidence": scenario.eval.confidence,
         "ci": (f"{scenario.eval.confidence:.0%} bootstrap over trials ({scenario.eval.bootstrap} resamples), "

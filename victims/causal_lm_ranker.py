@@ -204,7 +204,7 @@ class CausalLMRanker:
         return build_prompt(self.lm.tokenizer, self.params.system_prompt, products, request)
 
     def identifier(self) -> dict[str, Any]:
-        return {"alias": self.alias, "params": self.params.model_dump(mode="json"), "model": self.lm.model_id}
+        return {"victim": self.alias, **self.params.model_dump(mode="json"), "model_id": self.lm.model_id}
 
     # ------------------------------------------------------------------ likelihood mode
 

@@ -66,13 +66,14 @@ def token_counter(ranker: Any) -> Callable[[str], int]:
 
 
 def requests_words(requests: Sequence[str]) -> list[str]:
-    """Lower-case words of the requests by frequency (first occurrence breaks ties), stopwords dropped."""
+    """Lower-case words of the requests ("3d" included, bare numbers not) by frequency (first
+    occurrence breaks ties), stopwords dropped."""
     import re
 
     counts: dict[str, int] = {}
     for request in requests:
-        for word in re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", request.lower()):
-            if word not in STOPWORDS:
+        for word in re.findall(r"[a-z0-9][a-z0-9'-]*[a-z0-9]|[a-z]", request.lower()):
+            if word not in STOPWORDS and not word.isdigit():
                 counts[word] = counts.get(word, 0) + 1
     return sorted(counts, key=lambda w: -counts[w])
 

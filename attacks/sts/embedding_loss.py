@@ -57,6 +57,11 @@ class EmbeddingObjective:
         self.tail = torch.tensor(ids[-1:], dtype=torch.long)  # [SEP]
         self._allowed: torch.Tensor | None = None
 
+    @property
+    def fixed_context(self) -> bool:
+        """Every step scores all optimisation requests: losses of different steps are comparable."""
+        return self.requests_per_step is None or self.requests_per_step >= len(self.queries)
+
     # --------------------------------------------------------------- protocol
 
     def allowed_tokens(self) -> torch.Tensor:
@@ -65,6 +70,9 @@ class EmbeddingObjective:
         return self._allowed
 
     def initial(self, n_tokens: int, text: str = "*") -> torch.Tensor:
+        if len(self.head) + n_tokens + len(self.tail) > self.lm.window:
+            raise ValueError(f"the target's text ({len(self.head)} tokens) plus a {n_tokens}-token STS exceeds the "
+                             f"encoder's {self.lm.window}-token window: the ranker would not read the STS")
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
             raise ValueError(f"the STS initial text {text!r} has no tokens")

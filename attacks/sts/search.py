@@ -5,8 +5,10 @@ Each step: the gradient of the objective's loss with respect to the one-hot STS 
 position the ``topk`` allowed tokens with the most negative gradient; ``candidates`` copies of the
 STS each with one random position swapped for one of that position's top-k tokens; candidates that
 do not re-tokenise to their own ids are dropped; the exact loss of the rest (under the same step
-context: catalog order, requests) picks the next STS. The best STS over all steps, by the loss it
-had when it was chosen, is returned together with the last one.
+context: catalog order, requests) picks the next STS (even when it is worse than the current one,
+as in GCG). What is returned: the last STS, unless the objective's steps all share one context
+(``objective.fixed_context``: a bi-encoder scored on every optimisation request), where losses of
+different steps are comparable and the lowest-loss STS is returned.
 
 Randomness comes only from the ``torch.Generator`` the caller passes.
 """
@@ -37,8 +39,8 @@ class GCGParams(Params):
 class GCGResult:
     sts: torch.Tensor
     text: str
-    best_loss: float
-    losses: list[float] = field(default_factory=list)  # loss of the chosen candidate at each step
+    final_loss: float
+    losses: list[float] = field(default_factory=list)  # loss at the initial STS, then of the STS chosen at each step
     steps_run: int = 0
     gradient_seconds: float = 0.0
     scoring_seconds: float = 0.0
@@ -48,7 +50,7 @@ class GCGResult:
     def summary(self) -> dict[str, float | int | str]:
         steps = max(self.steps_run, 1)
         return {
-            "text": self.text, "best_loss": self.best_loss, "first_loss": self.losses[0] if self.losses else float("nan"),
+            "text": self.text, "final_loss": self.final_loss, "initial_loss": self.losses[0] if self.losses else float("nan"),
             "steps_run": self.steps_run, "rejected_candidates": self.rejected,
             "gradient_seconds_per_step": self.gradient_seconds / steps,
             "scoring_seconds_per_step": self.scoring_seconds / steps,
@@ -73,41 +75,43 @@ def gcg(objective: STSObjective, params: GCGParams, *, generator: torch.Generato
     if int(allowed.sum()) == 0:
         raise ValueError("no token is allowed in the STS")
     sts = objective.initial(params.n_tokens, params.init)
+    keep_best = bool(getattr(objective, "fixed_context", False))
     best, best_loss = sts.clone(), float("inf")
-    result = GCGResult(sts=sts, text="", best_loss=best_loss)
+    result = GCGResult(sts=sts, text="", final_loss=best_loss)
     stale = 0
     for step_no in range(params.steps):
         step = objective.step(generator)
         t0 = time.perf_counter()
-        _, grad = step.gradient(sts)
+        loss_here, grad = step.gradient(sts)
+        if step_no == 0:
+            result.losses.append(loss_here)
+            best_loss = loss_here
         grad = grad.masked_fill(~allowed.unsqueeze(0), float("inf"))
         top = (-grad).topk(min(params.topk, int(allowed.sum())), dim=1).indices
         t1 = time.perf_counter()
-        pool = sample_swaps(sts, top, params.candidates, generator)
-        pool = torch.unique(pool, dim=0)
+        pool = torch.unique(sample_swaps(sts, top, params.candidates, generator), dim=0)
         keep = objective.retokenizes(pool)
         result.rejected += int((~keep).sum())
         pool = pool[keep]
         t2 = time.perf_counter()
         result.gradient_seconds += t1 - t0
         result.filter_seconds += t2 - t1
-        if len(pool) == 0:
-            result.losses.append(result.losses[-1] if result.losses else float("nan"))
-            result.steps_run += 1
-            continue
-        losses = step.losses(pool)
-        result.scoring_seconds += time.perf_counter() - t2
-        pick = int(torch.argmin(losses))
-        sts, loss = pool[pick].clone(), float(losses[pick])
-        result.losses.append(loss)
         result.steps_run += 1
-        if loss < best_loss:
-            best, best_loss, stale = sts.clone(), loss, 0
-        else:
-            stale += 1
-        if progress is not None:
-            progress(step_no + 1, loss)
+        improved = False
+        if len(pool):
+            losses = step.losses(pool)
+            result.scoring_seconds += time.perf_counter() - t2
+            pick = int(torch.argmin(losses))
+            sts, loss = pool[pick].clone(), float(losses[pick])
+            result.losses.append(loss)
+            if loss < best_loss:
+                best, best_loss, improved = sts.clone(), loss, True
+            if progress is not None:
+                progress(step_no + 1, loss)
+        stale = 0 if improved else stale + 1
         if params.patience is not None and stale >= params.patience:
             break
-    result.sts, result.best_loss, result.text = best, best_loss, objective.decode(best)
+    final = best if keep_best else sts
+    result.sts, result.text = final, objective.decode(final)
+    result.final_loss = best_loss if keep_best else (result.losses[-1] if result.losses else float("nan"))
     return result

@@ -125,6 +125,10 @@ def same_users(a: dict[str, Any], b: dict[str, Any]) -> tuple[bool, str]:
     """Whether two runs scored the same users in the same order, and why (not)."""
     da, db = a.get("dataset", {}), b.get("dataset", {})
     pa, pb = a.get("protocol", {}), b.get("protocol", {})
+    if "sts" in (pa.get("family"), pb.get("family")):
+        if pa.get("trial_plan") is None or pa.get("trial_plan") != pb.get("trial_plan"):
+            return False, f"different text-ranking trials (plan {pa.get('trial_plan')} vs {pb.get('trial_plan')})"
+        return True, f"the same text-ranking trials (plan {pa.get('trial_plan')}: catalog, targets, requests, orders)"
     if da.get("checksum") != db.get("checksum"):
         return False, f"different data (checksum {da.get('checksum')} vs {db.get('checksum')})"
     if pa.get("test_users") != pb.get("test_users"):

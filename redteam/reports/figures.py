@@ -7,7 +7,9 @@
 * target exposure before/after: attack rows with ``target_hr@K`` next to the same metric of the
   clean reference row (same victim, attack ``none``, same defense, else defense ``none``);
 * detector ROC: ``curves`` entries with ``"metric": "roc"`` and points ``{"fpr", "tpr"}``
-  (optional ``"auc"``; computed by the trapezoid rule when absent).
+  (optional ``"auc"``; computed by the trapezoid rule when absent);
+* GCG loss: ``curves`` entries with ``"metric": "gcg_loss"`` (points ``{"step", "loss"}``), one
+  line per crafted strategic text sequence.
 
 Each plot is also given as a small data table (the numbers behind it).
 """
@@ -35,7 +37,27 @@ class Figure:
 
 
 def figures(results: dict[str, Any]) -> list[Figure]:
-    return [*tradeoff_figures(results), *budget_figures(results), *exposure_figures(results), *roc_figures(results)]
+    return [*tradeoff_figures(results), *budget_figures(results), *exposure_figures(results), *roc_figures(results),
+            *gcg_figures(results)]
+
+
+def gcg_figures(results: dict[str, Any]) -> list[Figure]:
+    curves = [c for c in results.get("curves", []) or [] if c.get("metric") == "gcg_loss" and c.get("points")]
+    if not curves:
+        return []
+    series = [svg.Series(f"{c.get('attack')} on {c.get('victim')}: {str(c.get('target', ''))[:30]} (seed {c.get('seed')})",
+                         [(p["step"], p["loss"]) for p in c["points"]]) for c in curves]
+    table = [[s.label, f"{s.points[0][1]:.3f}", f"{s.points[-1][1]:.3f}", str(len(s.points))]
+             for s in series]
+    return [Figure(
+        key="gcg-loss",
+        title="GCG loss by step",
+        caption=("The loss of the candidate GCG kept at each step (each step draws its own catalog order and "
+                 "requests, so the curve is noisy); lower means the ranker is more likely to put the target first."),
+        svg=svg.lines(series, x_label="GCG step", y_label="loss", title="GCG loss by step",
+                      y_axis=svg.nice_axis([y for s in series for _, y in s.points], bounds=svg.NON_NEGATIVE, include_zero=True)),
+        table=(["STS", "first loss", "last loss", "steps"], table),
+    )]
 
 
 def _row_name(row: dict[str, Any], *, victims: int) -> str:

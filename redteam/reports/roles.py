@@ -27,7 +27,7 @@ METRICS: dict[str, tuple[str, Direction | None]] = {
     "mean_rank": ("attack success", "lower"),
     "detection_rate": ("detection", "lower"),
     "advantage": ("attack success", "higher"),
-    "disadvantage": ("attack success", "higher"),
+    "disadvantage": ("attack success", "lower"),
     "attack_success_rate": ("attack success", "higher"),
     "detector_auc": ("detection", "lower"),
     "precision": ("detection", "lower"),

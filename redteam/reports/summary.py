@@ -45,12 +45,14 @@ def _sts_items(results: dict[str, Any]) -> list[tuple[str, str]]:
         ("requests", str(p.get("split", "?"))),
         ("trials", f"{p.get('trials')} held-out trials per target" + (f" + {p['seen_trials']} on optimisation requests" if p.get("seen_trials") else "")
                    + f"; {p.get('ranking', '?')}"),
-        ("targets", ", ".join(str(t) for t in p.get("targets", []))),
+        ("targets", " | ".join(str(t) for t in p.get("targets", []))),
         ("seeds", f"attacker {p.get('seeds', '?')}"),
         ("confidence intervals", str(p.get("ci", "?"))),
         ("rankers", "; ".join(f"{k}: {v.get('model_id', v.get('victim'))}" for k, v in results.get("rankers", {}).items())),
-    ] + ([("defenses", "; ".join(f"{k}: FPR {v['fpr']:.3f} on held-out real product texts" for k, v in sts["defenses"].items() if "fpr" in v))]
-         if sts.get("defenses") else [])
+    ] + ([("defenses", "; ".join(
+        f"{k}: threshold {v.get('threshold', float('nan')):.4g} from {v.get('calibration_texts', '?')} {v.get('reference_source', 'reference texts')}, "
+        f"FPR {v['fpr']:.3f} on {v.get('false_positive_texts', '?')} held-out texts (+ the catalog's own)"
+        for k, v in sts["defenses"].items() if "fpr" in v))] if sts.get("defenses") else [])
 
 
 def _run_items(results: dict[str, Any]) -> list[tuple[str, str]]:

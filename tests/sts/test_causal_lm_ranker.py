@@ -119,7 +119,7 @@ def test_shared_cache_scores_match_full_forward(tiny_lm: Any, one_thread: None) 
     assert order == order_by_scores(scores) and sorted(order) == list(range(len(PRODUCTS)))
     assert rank_of(order, order[0], len(PRODUCTS)) == 1
     ident = ranker.identifier()
-    assert ident["alias"] == "ranker.causal_lm" and ident["model"] == "tiny-llama"
+    assert ident["victim"] == "ranker.causal_lm" and ident["model_id"] == "tiny-llama" and ident["mode"] == "likelihood"
 
 
 def _objective(ranker: Any, **kw: Any) -> Any:
@@ -225,4 +225,4 @@ def test_smollm2_ranker_scores_are_finite() -> None:
     scores = ranker.scores(PRODUCTS[:3], REQUESTS[0])
     assert scores.shape == (3,) and np.isfinite(scores).all() and (scores < 0).all()
     assert sorted(ranker.rank(PRODUCTS[:3], REQUESTS[0])) == [0, 1, 2]
-    assert "SmolLM2" in ranker.identifier()["model"]
+    assert "SmolLM2" in ranker.identifier()["model_id"]

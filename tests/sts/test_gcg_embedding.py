@@ -21,7 +21,9 @@ PRODUCTS = [
 ]
 OPTIMISE = ["I want a machine for espresso at home.", "Which coffee maker is good for a family breakfast?",
             "Recommend a brewer for iced coffee in summer.", "What should I take camping to make coffee?"]
-HELD_OUT = ["Suggest a quick coffee maker for busy mornings.", "I need a cheap way to brew coffee."]
+HELD_OUT = ["Suggest a quick coffee maker for busy mornings.", "I need a cheap way to brew coffee.",
+            "What makes good espresso without a big machine?", "Which coffee gear suits a small kitchen?",
+            "I am looking for a gift for a coffee lover.", "Recommend something for strong coffee every day."]
 TARGET = 5  # the moka pot: rarely the best match for these requests
 
 
@@ -99,9 +101,9 @@ def test_gcg_lifts_the_target_above_keyword_stuffing(ranker, objective):
 
     def top1(text: str) -> float:
         products = with_sts(PRODUCTS, TARGET, text)
-        return sum(ranker.rank(products, r)[0] == TARGET for r in OPTIMISE + HELD_OUT) / len(OPTIMISE + HELD_OUT)
+        return sum(ranker.rank(products, r)[0] == TARGET for r in HELD_OUT) / len(HELD_OUT)
 
-    assert top1("") <= 1 / 6
+    assert top1("") <= 2 / 6
     assert top1(result.text) >= 0.5
     assert top1(result.text) > top1(stuffing)
 
@@ -110,3 +112,4 @@ def test_requests_words_drop_stopwords_and_sort_by_frequency():
     words = requests_words(["I want a coffee maker.", "Which coffee grinder?", "A coffee maker for me"])
     assert words[:2] == ["coffee", "maker"]
     assert "a" not in words and "i" not in words
+    assert requests_words(["A 3D printer for 2 kids", "3D prints"])[:2] == ["3d", "printer"]

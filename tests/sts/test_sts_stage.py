@@ -88,7 +88,6 @@ def test_a_real_run_pairs_clean_and_attacked_rows(run_cli, tmp_path):
         attacks=[{"name": "sts.gcg", "n_tokens": 8, "steps": 2, "candidates": 16, "topk": 32},
                  {"name": "sts.keyword_stuffing", "n_tokens": 8}],
         defenses=[{"name": "none"}, {"name": "nonword_filter"}],
-        gates=[{"metric": "top1_rate", "attack": "sts.keyword_stuffing", "max": 1.0}],
     )
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scenario))
@@ -106,8 +105,13 @@ def test_a_real_run_pairs_clean_and_attacked_rows(run_cli, tmp_path):
     assert gcg["top1_rate"]["n"] == 8
     crafted = results["sts"]["crafted"]
     assert len(crafted) == 2 and all(c["text"] for c in crafted)
-    assert results["curves"][0]["metric"] == "gcg_loss" and len(results["curves"][0]["points"]) == 2
-    assert results["protocol"]["family"] == "sts"
+    assert results["curves"][0]["metric"] == "gcg_loss" and len(results["curves"][0]["points"]) == 3  # the initial STS + 2 steps
+    assert results["protocol"]["family"] == "sts" and results["protocol"]["trial_plan"]
+    # Paired: advantage recomputed from the per-trial ranks of the attacked and the clean row.
+    per_trial = np.load(run_dir / "per_user.npz", allow_pickle=False)
+    for attack in ("sts.gcg", "sts.keyword_stuffing"):
+        after, before = per_trial[f"ranker.embedding|{attack}|none|mean_rank"][0], per_trial["ranker.embedding|none|none|mean_rank"][0]
+        assert rows[(attack, "none")]["metrics"]["advantage"]["value"] == pytest.approx(np.mean(after < before))
 
 
 def test_order_averaging_averages_positions_over_shuffled_orders():
@@ -124,3 +128,55 @@ def test_order_averaging_averages_positions_over_shuffled_orders():
     firsts = {wrapped.rank(products, "q")[0] for _ in range(30)}
     assert len(firsts) > 1  # the served order no longer follows the display order alone
     assert sorted(wrapped.rank(products, "q")) == [0, 1, 2, 3]
+
+
+def test_gcg_loss_curves_become_a_figure_with_its_data():
+    from redteam.reports.figures import figures
+
+    results = {"rows": [], "curves": [{"metric": "gcg_loss", "victim": "minilm", "attack": "sts.gcg", "seed": 1,
+                                       "target": "Moka", "points": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 1.5}]}]}
+    (fig,) = [f for f in figures(results) if f.key == "gcg-loss"]
+    assert "<svg" in fig.svg
+    assert fig.table[1] == [["sts.gcg on minilm: Moka (seed 1)", "3.000", "1.500", "2"]]
+
+
+class _FlagWord:
+    """A stub text filter: flags texts containing a word."""
+
+    family = "text"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def flag(self, texts):
+        return [self.word in t for t in texts]
+
+
+class _ByName:
+    """A stub ranker: alphabetical by name."""
+
+    def rank(self, products, request):
+        return sorted(range(len(products)), key=lambda i: products[i].name)
+
+
+def test_a_filtered_target_ranks_last_and_filtered_rivals_drop_out():
+    from redteam.catalog import Product
+    from redteam.sts_stage import TextGuard
+
+    products = [Product.of("b", description="fine"), Product.of("a", description="spam"), Product.of("c", description="fine")]
+    guard = TextGuard("stub", _FlagWord("spam"))
+    assert guard.position(_ByName(), products, 0, "q") == 1  # 'a' (first by name) is filtered out
+    assert guard.position(_ByName(), products, 1, "q") == 4  # the flagged target: N + 1
+    assert TextGuard("none", None).position(_ByName(), products, 0, "q") == 2
+
+
+def test_order_averaging_leaves_out_products_never_named():
+    from defenses.order_averaging import OrderAveraging
+    from redteam.catalog import Product
+
+    class NamesOnlyA:
+        def rank(self, products, request):
+            return [i for i, p in enumerate(products) if p.name == "a"]
+
+    products = [Product.of(n, description="x") for n in ("b", "a", "c")]
+    assert OrderAveraging(orders=3).wrap(NamesOnlyA(), np.random.default_rng(0)).rank(products, "q") == [1]
