@@ -9,7 +9,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -24,6 +24,7 @@ class ComponentKind(str, Enum):
     victims = "victims"
     attacks = "attacks"
     defenses = "defenses"
+    catalogs = "catalogs"
 
 
 def _console(quiet: bool):
@@ -156,13 +157,17 @@ def compare(
 
 
 @app.command("list")
-def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks or defenses")]) -> None:
-    """Show each registered component with its declared parameters."""
+def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks, defenses or catalogs")]) -> None:
+    """Show each registered component with its declared parameters (or the built-in STS catalogs)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from redteam.registry import describe
+
+    if kind is ComponentKind.catalogs:
+        Console().print(_catalog_table())
+        return
 
     table = Table(title=kind.value)
     table.add_column("name", style="bold")
@@ -172,6 +177,25 @@ def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims,
         params = "\n".join(f"{p['name']}: {p['type']} = {_short_default(p['default'])}" for p in entry["params"]) or "-"
         table.add_row(entry["alias"], escape(entry["summary"]), escape(params))
     Console().print(table)
+
+
+def _catalog_table() -> Any:
+    """Built-in catalogs for STS scenarios: name, where the products come from, sizes."""
+    from rich.table import Table
+
+    from redteam.catalog_sources import builtin_catalogs, load_catalog
+    from redteam.errors import RedteamError
+
+    table = Table(title="catalogs (catalog.name)")
+    for col in ("name", "products", "requests", "source"):
+        table.add_column(col)
+    for name in builtin_catalogs():
+        try:
+            cat = load_catalog(name)
+            table.add_row(name, str(len(cat.products)), str(len(cat.requests)), cat.source)
+        except RedteamError:
+            table.add_row(name, "-", "-", "amazon-scientific: needs catalog.data_dir or $REDTEAM_DATA_DIR")
+    return table
 
 
 def _short_default(value: object) -> str:

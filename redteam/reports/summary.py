@@ -51,7 +51,7 @@ def _sts_items(results: dict[str, Any]) -> list[tuple[str, str]]:
         ("rankers", "; ".join(f"{k}: {v.get('model_id', v.get('victim'))}" for k, v in results.get("rankers", {}).items())),
     ] + ([("defenses", "; ".join(
         f"{k}: threshold {v.get('threshold', float('nan')):.4g} from {v.get('calibration_texts', '?')} {v.get('reference_source', 'reference texts')}, "
-        f"FPR {v['fpr']:.3f} on {v.get('false_positive_texts', '?')} held-out texts (+ the catalog's own)"
+        f"FPR {v['fpr']:.3f} on {v.get('false_positive_texts', '?')} held-out texts (the catalog's own included)"
         for k, v in sts["defenses"].items() if "fpr" in v))] if sts.get("defenses") else [])
 
 

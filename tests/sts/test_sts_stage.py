@@ -180,3 +180,12 @@ def test_order_averaging_leaves_out_products_never_named():
 
     products = [Product.of(n, description="x") for n in ("b", "a", "c")]
     assert OrderAveraging(orders=3).wrap(NamesOnlyA(), np.random.default_rng(0)).rank(products, "q") == [1]
+
+
+def test_list_catalogs(run_cli, monkeypatch):
+    monkeypatch.delenv("REDTEAM_DATA_DIR", raising=False)
+    result = run_cli("list", "catalogs")
+    assert result.code == 0
+    line = next(l for l in result.stdout.splitlines() if "coffee_machines" in l)
+    assert [c.strip() for c in line.split("│")[1:4]] == ["coffee_machines", "10", "28"]
+    assert "needs catalog.data_dir" in next(l for l in result.stdout.splitlines() if "scientific_ph_meters" in l)
