@@ -200,7 +200,7 @@ def reference_texts(scenario: Scenario, catalog: Catalog) -> tuple[list[str], li
 
     products = reference_products(data_dir=scenario.catalog.data_dir, exclude=catalog.name)
     real = bool(products) and bool(products[0].source_id)
-    source = "real Amazon Scientific item texts" if real else "the other built-in catalogs' (fictional) product texts"
+    source = "real Amazon Scientific item texts" if real else "fictional product texts of the other built-in catalogs"
     pool = list(dict.fromkeys(p.text() for p in products))
     own = [p.text() for p in catalog.products if p.text() not in set(pool)]
     rng = numpy_rng(scenario.seed, "sts-reference")
