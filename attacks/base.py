@@ -20,8 +20,7 @@ class Attack:
     Params: ClassVar[type[Params]] = Params
 
     def __init__(self, params: Params | None = None, **overrides: Any) -> None:
-        given = params.model_dump() if params is not None else {}
-        self.params = self.Params(**{**given, **overrides})
+        self.params = self.Params.merged(params, overrides)
         self.diagnostics: dict[str, Any] = {}  # what the last run learned about itself (JSON-able)
 
     def identifier(self) -> dict[str, Any]:

@@ -36,8 +36,7 @@ class OrderAveraging:
     Params = OrderAveragingParams
 
     def __init__(self, params: OrderAveragingParams | None = None, **overrides: Any) -> None:
-        given = params.model_dump() if params is not None else {}
-        self.params = self.Params(**{**given, **overrides})
+        self.params = self.Params.merged(params, overrides)
 
     def wrap(self, ranker: Any, rng: np.random.Generator) -> "OrderAveragedRanker":
         return OrderAveragedRanker(ranker, self.params.orders, rng)

@@ -66,9 +66,7 @@ def run_scenario(
     threads = configure_threads(scenario.runtime.threads)
     events = EventLog()
     events.emit("run_started", scenario=scenario.name, threads=threads)
-    from redteam.sts_stage import is_ranker_scenario
-
-    if is_ranker_scenario(scenario):
+    if scenario.ranks_text:
         return run_text_scenario(scenario, reporter=reporter, events=events, threads=threads, out_root=out_root)
     started = time.perf_counter()
     with reporter.session():

@@ -190,10 +190,14 @@ class Scenario(Section):
     def run_seeds(self) -> list[int]:
         return self.seeds or [self.seed]
 
+    @property
+    def ranks_text(self) -> bool:
+        """Every victim is a text ranker (``family = "ranker"``): an STS scenario."""
+        return all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in self.victims)
+
     def fingerprint(self) -> str:
         """Hash of everything that changes results (not output/runtime settings)."""
-        text = all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in self.victims)
-        skip = {"output", "runtime", "description"} | (set() if text else {"catalog", "sts"})
+        skip = {"output", "runtime", "description"} | (set() if self.ranks_text else {"catalog", "sts"})
         data = self.model_dump(mode="json", exclude=skip)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -367,7 +371,7 @@ def check_families(scenario: Scenario) -> None:
     text = [getattr(resolve("victims", v.name), "family", "recommender") == "ranker" for v in scenario.victims]
     if any(text) and not all(text):
         raise ConfigError("victims: text rankers (ranker.*) and sequential recommenders cannot share a scenario")
-    ranking = all(text)
+    ranking = scenario.ranks_text
     labels = [v.label() for v in scenario.victims]
     for i, spec in enumerate(scenario.attacks):
         source = spec.options.get("optimise_on")

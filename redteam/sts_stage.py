@@ -53,23 +53,12 @@ class Crafted:
     diagnostics: dict[str, Any]
 
 
-def is_ranker_scenario(scenario: Scenario) -> bool:
-    from redteam.registry import resolve
-
-    return all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in scenario.victims)
-
-
 def load_scenario_catalog(scenario: Scenario) -> Catalog:
-    from redteam.catalog_sources import load_catalog, load_catalog_file
+    from redteam.catalog_sources import load_catalog, load_catalog_file, subsample
 
     cfg = scenario.catalog
-    catalog = load_catalog_file(cfg.path) if cfg.path is not None else load_catalog(
-        cfg.name, data_dir=cfg.data_dir, max_products=None, seed=scenario.seed)
-    if cfg.max_products is not None and cfg.max_products < len(catalog.products):
-        keep = np.sort(numpy_rng(scenario.seed, "catalog-subset").choice(len(catalog.products), cfg.max_products, replace=False))
-        catalog = Catalog(catalog.name, tuple(catalog.products[i] for i in keep), catalog.requests, catalog.source,
-                          {**catalog.info, "pool": str(len(catalog.products))})
-    return catalog
+    catalog = load_catalog_file(cfg.path) if cfg.path is not None else load_catalog(cfg.name, data_dir=cfg.data_dir)
+    return subsample(catalog, max_products=cfg.max_products, seed=derive_seed(scenario.seed, "catalog-subset"))
 
 
 def split_requests(requests: tuple[str, ...], share: float, rng: np.random.Generator) -> tuple[list[str], list[str]]:

@@ -42,8 +42,7 @@ class EmbeddingRanker:
     Params = EmbeddingRankerParams
 
     def __init__(self, params: EmbeddingRankerParams | None = None, **overrides: Any) -> None:
-        given = params.model_dump() if params is not None else {}
-        self.params = self.Params(**{**given, **overrides})
+        self.params = self.Params.merged(params, overrides)
         self._lm: LanguageModel | None = None
         self._memo: dict[str, np.ndarray] = {}
 

@@ -46,12 +46,9 @@ class EmbeddingObjective:
         self.batch_size = batch_size
         self.embedding = self.model.get_input_embeddings().weight
         self.vocab_size = int(self.embedding.shape[0])
-        with torch.no_grad():
-            queries = self.lm.embed([ranker.query(r) for r in requests])
-            others = [ranker.document(p) for i, p in enumerate(products) if i != target]
-            competitors = self.lm.embed(others) if others else torch.zeros((0, self.lm.width)).numpy()
-        self.queries = _normalise(torch.from_numpy(queries))
-        self.competitors = _normalise(torch.from_numpy(competitors))
+        others = [ranker.document(p) for i, p in enumerate(products) if i != target]
+        self.queries = torch.from_numpy(ranker.unit_vectors([ranker.query(r) for r in requests]))
+        self.competitors = torch.from_numpy(ranker.unit_vectors(others)) if others else torch.zeros((0, self.lm.width))
         ids = self.tokenizer(ranker.document(self.product), add_special_tokens=True)["input_ids"]
         self.head = torch.tensor(ids[:-1], dtype=torch.long)  # [CLS] + document
         self.tail = torch.tensor(ids[-1:], dtype=torch.long)  # [SEP]
