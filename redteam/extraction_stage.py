@@ -87,16 +87,17 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
     with ctx.reporter.stage(f"{label}: distil surrogate", total=len(points) + 1) as stage:
         for done, queries in enumerate(points):
             stage.update(completed=done, status=f"budget curve: {queries} queries")
-            surrogate, _ = attack.train_surrogate(knowledge, transcript.prefix(queries))
+            part = transcript.prefix(queries)
+            surrogate, _ = attack.train_surrogate(knowledge, part)
             top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
-            curve.append({"queries": queries, "agreement@10": float(agreement_at_k(top, victim_top, 10).mean())})
+            curve.append({"queries": part.distinct_prefixes(), "agreement@10": float(agreement_at_k(top, victim_top, 10).mean())})
         stage.update(completed=len(points), status=f"all {transcript.queries} queries")
         t1 = time.perf_counter()
         surrogate, report = attack.train_surrogate(knowledge, transcript)
         seconds_distill = time.perf_counter() - t1
     top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
     agreement = {k: agreement_at_k(top, victim_top, k) for k in AGREEMENT_KS}
-    curve.append({"queries": transcript.queries, "agreement@10": float(agreement[10].mean())})
+    curve.append({"queries": api.queries_used, "agreement@10": float(agreement[10].mean())})
 
     row = ctx.rows.row(ctx.dataset.name, victim_label, attack=label)
     for k, values in agreement.items():

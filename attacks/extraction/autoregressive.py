@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from attacks.extraction.base import ExtractionAttack, ExtractionParams, ProgressFn
-from attacks.extraction.generation import generate, uniform_from_list
+from attacks.extraction.generation import generate, spare_starts, uniform_from_list
 from attacks.extraction.transcript import Transcript
 from redteam.knowledge import Knowledge
 from redteam.seeding import numpy_rng
@@ -38,7 +38,7 @@ class Autoregressive(ExtractionAttack):
     def collect(self, knowledge: Knowledge, *, max_queries: int, progress: ProgressFn | None = None) -> Transcript:
         rng = numpy_rng(knowledge.seed, "autoregressive")
         length = self.params.length
-        count = -(-max_queries // length)
+        count = spare_starts(max_queries, length)
         starts = list(rng.integers(1, knowledge.n_items + 1, size=(count, 1)))
         return generate(
             knowledge.api, starts=starts, lengths=np.full(count, length), choose=uniform_from_list, rng=rng,

@@ -22,6 +22,30 @@ ProgressFn = Callable[[int], None]  # queries used so far by this stream
 QUERY_CHUNK = 4096
 
 
+class AnswerMemo:
+    """The answers already bought, by history: an attacker never pays twice for one history.
+
+    Synthetic sequences grown from shared real starts repeat their first prefixes; asking those
+    again would spend budget on nothing new (the API is deterministic), so they are answered from
+    here and cost no query. They still enter the transcript as training pairs.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[bytes, np.ndarray] = {}
+
+    def ask(self, api: BlackBoxAPI, prefixes: list[np.ndarray]) -> tuple[np.ndarray, int]:
+        """(answers [B, k], queries spent): only histories not seen before go to the API."""
+        keys = [p.tobytes() for p in prefixes]
+        new: dict[bytes, np.ndarray] = {}
+        for key, prefix in zip(keys, prefixes):
+            if key not in self._answers:
+                new.setdefault(key, prefix)
+        if new:
+            got = np.asarray(api.topk(list(new.values())), dtype=np.int32)
+            self._answers.update(zip(new.keys(), got))
+        return np.stack([self._answers[key] for key in keys]), len(new)
+
+
 def query_all_prefixes(
     api: BlackBoxAPI,
     sequences: Sequence[np.ndarray],
@@ -29,11 +53,13 @@ def query_all_prefixes(
     max_queries: int,
     next_real: bool = False,
     progress: ProgressFn | None = None,
+    memo: AnswerMemo | None = None,
 ) -> Transcript:
     """Ask for every prefix of each sequence, in order, stopping at ``max_queries``.
 
     With ``next_real`` the sequences are the attacker's real ones and the item after each
-    prefix is recorded as the real next interaction.
+    prefix is recorded as the real next interaction. Histories already in ``memo`` (or repeated
+    here) cost no query.
     """
     transcript = Transcript()
     kept, fulls = [], []
@@ -47,15 +73,19 @@ def query_all_prefixes(
         kept.append(np.asarray(seq[:n], dtype=np.int64))
         fulls.append(seq)
         left -= n
+    memo = memo if memo is not None else AnswerMemo()
     prefixes = [s[: t + 1] for s in kept for t in range(len(s))]
-    answers: list[list[int]] = []
+    parts, spent = [], 0
     for start in range(0, len(prefixes), QUERY_CHUNK):
-        answers += api.topk(prefixes[start : start + QUERY_CHUNK])
+        got, cost = memo.ask(api, prefixes[start : start + QUERY_CHUNK])
+        parts.append(got)
+        spent += cost
         if progress is not None:
-            progress(len(answers))
+            progress(spent)
+    answers = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.int32)
     offset = 0
     for seq, full in zip(kept, fulls):
-        lists = np.asarray(answers[offset : offset + len(seq)], dtype=np.int32)
+        lists = answers[offset : offset + len(seq)]
         offset += len(seq)
         after = np.append(np.asarray(full, dtype=np.int64)[1:], 0)[: len(seq)] if next_real else None
         transcript.add(seq, lists, next_real=after, real=next_real)
@@ -72,19 +102,25 @@ def generate(
     max_queries: int,
     wave: int = 512,
     progress: ProgressFn | None = None,
+    memo: AnswerMemo | None = None,
 ) -> Transcript:
     """Grow each sequence from its start items to its length, one API call per step per wave.
 
     The start items are followed as given (each of their prefixes is queried too); after them,
     ``choose`` picks the next item. Stops when ``max_queries`` are used: sequences still growing
-    then end at their last queried prefix.
+    then end at their last queried prefix. Histories already in ``memo`` cost no query.
     """
     transcript = Transcript()
+    memo = memo if memo is not None else AnswerMemo()
     used = 0
-    for first in range(0, len(starts), wave):
-        if used >= max_queries:
-            break
-        block = range(first, min(first + wave, len(starts)))
+    first = 0
+    while first < len(starts) and used < max_queries:
+        # Start only as many sequences as the budget left can finish (at least one), so the
+        # last wave is not cut short across the board; free (memo) answers leave budget for
+        # another wave.
+        planned = np.cumsum(np.maximum(1, np.asarray(lengths[first : first + wave])))
+        block = range(first, first + max(1, int(np.searchsorted(planned, max_queries - used, side="right"))))
+        first = block.stop
         seqs = [[int(np.asarray(starts[i])[0])] for i in block]
         answers: list[list[np.ndarray]] = [[] for _ in block]
         target = [max(1, int(lengths[i])) for i in block]
@@ -92,8 +128,8 @@ def generate(
         while active and used < max_queries:
             active = active[: max_queries - used]
             prefixes = [np.asarray(seqs[j], dtype=np.int64) for j in active]
-            got = np.asarray(api.topk(prefixes), dtype=np.int32)
-            used += len(active)
+            got, spent = memo.ask(api, prefixes)
+            used += spent
             if progress is not None:
                 progress(used)
             growing, grow_rows = [], []
@@ -115,6 +151,17 @@ def generate(
                 n = len(answers[j])
                 transcript.add(np.asarray(seqs[j][:n]), np.stack(answers[j]))
     return transcript
+
+
+def spare_starts(max_queries: int, mean_length: float) -> int:
+    """How many sequences to prepare so that the budget is spent even when repeated prefixes
+    are answered for free (``generate`` stops at the budget; unused starts cost nothing)."""
+    return int(np.ceil(max_queries / max(1.0, mean_length) * 1.5)) + 1
+
+
+def uniform_from_catalog(n_items: int) -> Chooser:
+    """The random baseline's choice: any item, uniformly, whatever the answer was."""
+    return lambda histories, lists, rng: rng.integers(1, n_items + 1, size=len(lists))
 
 
 def uniform_from_list(histories: list[np.ndarray], lists: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from attacks.extraction.base import ExtractionAttack, ExtractionParams, ProgressFn
-from attacks.extraction.generation import query_all_prefixes
+from attacks.extraction.generation import generate, spare_starts, uniform_from_catalog
 from attacks.extraction.transcript import Transcript
 from redteam.knowledge import Knowledge
 from redteam.seeding import numpy_rng
@@ -31,7 +31,9 @@ class RandomSequences(ExtractionAttack):
     def collect(self, knowledge: Knowledge, *, max_queries: int, progress: ProgressFn | None = None) -> Transcript:
         rng = numpy_rng(knowledge.seed, "random-sequences")
         length = self.params.length
-        count = -(-max_queries // length)
-        sequences = list(rng.integers(1, knowledge.n_items + 1, size=(count, length)))
-        return query_all_prefixes(knowledge.api, sequences, max_queries=max_queries,
-                                  progress=(lambda used: progress("queries", used, max_queries)) if progress else None)
+        count = spare_starts(max_queries, length)
+        return generate(
+            knowledge.api, starts=list(rng.integers(1, knowledge.n_items + 1, size=(count, 1))), lengths=np.full(count, length),
+            choose=uniform_from_catalog(knowledge.n_items), rng=rng, max_queries=max_queries,
+            progress=(lambda used: progress("queries", used, max_queries)) if progress else None,
+        )

@@ -116,8 +116,10 @@ class FewShotChooser:
         return chosen
 
 
-def off_list_distribution(few_shot: Transcript, n_items: int) -> np.ndarray:
-    """Counts of the real next items that the victim did NOT list (fallback: few-shot popularity)."""
+def off_list_distribution(few_shot: Transcript, n_items: int, *, explore: float = 0.0) -> np.ndarray:
+    """Where a synthetic sequence goes when it leaves the victim's list: the real next items that
+    the victim did NOT list (fallback: few-shot popularity), mixed with a uniform share
+    ``explore`` over the whole catalog. Returns probabilities over ids 0..N (0 = padding, never)."""
     counts = np.zeros(n_items + 1)
     for nxt, lists in zip(few_shot.next_real, few_shot.lists):
         known = nxt > 0
@@ -127,4 +129,6 @@ def off_list_distribution(few_shot: Transcript, n_items: int) -> np.ndarray:
         for seq in few_shot.sequences:
             np.add.at(counts, seq, 1)
     counts[0] = 0
-    return counts
+    uniform = np.ones(n_items + 1)
+    uniform[0] = 0
+    return (1 - explore) * counts / counts.sum() + explore * uniform / n_items

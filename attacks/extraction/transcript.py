@@ -41,6 +41,11 @@ class Transcript:
     def queries(self) -> int:
         return int(sum(len(s) for s in self.sequences))
 
+    def distinct_prefixes(self) -> int:
+        """Different histories asked: the queries this stream cost when repeats were answered
+        from memory (see ``generation.AnswerMemo``)."""
+        return len({seq[: t + 1].tobytes() for seq in self.sequences for t in range(len(seq))})
+
     def prefix(self, queries: int) -> "Transcript":
         """The first ``queries`` queries of the stream (the last sequence cut short if needed)."""
         out, left = Transcript(), queries

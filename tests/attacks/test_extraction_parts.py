@@ -423,3 +423,18 @@ def test_query_all_prefixes_skips_empty_sequences() -> None:
     assert [s.tolist() for s in t.sequences] == [[1, 2], [3]]
     assert [n.tolist() for n in t.next_real] == [[2, 0], [0]]
     assert api.queries_used == 3
+
+
+def test_off_list_distribution_mixes_the_missed_real_items_with_the_catalog() -> None:
+    from attacks.extraction.sampler import off_list_distribution
+
+    t = Transcript()
+    # Real next items 2, 3, 9 after prefixes whose lists are [0, 1], [2, 3], [4, 5]: 3 was
+    # listed, 2 and 9 were missed, so they share the off-list mass.
+    t.add(arr(1, 2, 3), np.arange(6).reshape(3, 2), next_real=arr(2, 3, 9), real=True)
+    only_real = off_list_distribution(t, 9)
+    assert only_real[[2, 3, 9]] == pytest.approx([0.5, 0, 0.5]) and only_real.sum() == pytest.approx(1)
+    half = off_list_distribution(t, 9, explore=0.5)
+    assert half[0] == 0 and half.sum() == pytest.approx(1)
+    assert half[2] == pytest.approx(0.25 + 0.5 / 9) and half[3] == pytest.approx(0.5 / 9)
+    assert np.allclose(off_list_distribution(t, 9, explore=1.0)[1:], 1 / 9)
