@@ -39,7 +39,7 @@ from redteam.errors import ConfigError
 from redteam.evaluation import ranking_values
 from redteam.knowledge import Knowledge
 from redteam.metrics import bootstrap_ci_grouped, paired_bootstrap_diff, target_exposure
-from redteam.scenario import ComponentSpec, PoisoningConfig, component_params
+from redteam.scenario import ComponentSpec, PoisoningConfig, component_params, defends
 from redteam.seeding import derive_seed, numpy_rng
 
 if TYPE_CHECKING:
@@ -285,7 +285,7 @@ def run_poisoning(ctx: "RunContext", victim: Any, victim_label: str, spec: Compo
                     before=float(clean["exposure"].values[headline].mean()), after=float(after.values[headline].mean()),
                     lift=lift[headline]["value"], retrain_cached=cached)
     undefended = {"exposure": after, "accuracy": accuracy}
-    for defense_spec in (d for d in sc.defenses if d.name != "none"):
+    for defense_spec in (d for d in sc.defenses if d.name != "none" and defends(d, attack_seed)):
         defended_poisoning(ctx, victim_label, defense_spec, label, fakes, seed, attack_seed, histories,
                            clean=clean, undefended=undefended)
 

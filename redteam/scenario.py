@@ -191,6 +191,11 @@ class Scenario(Section):
         return self.seeds or [self.seed]
 
     @property
+    def attack_seeds(self) -> list[int]:
+        """Every attacker seed of the run (without ``attacker.seeds``, each run seed is its own)."""
+        return self.attacker.seeds or self.run_seeds
+
+    @property
     def ranks_text(self) -> bool:
         """Every victim is a text ranker (``family = "ranker"``): an STS scenario."""
         return all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in self.victims)
@@ -358,6 +363,8 @@ def check_components(scenario: Scenario) -> None:
             if check is not None:
                 check(params, scenario, where=f"{section}[{i}]")
     check_families(scenario)
+    for i, spec in enumerate(scenario.defenses):
+        check_defense_attacker_seeds(spec, scenario.attack_seeds, where=f"defenses[{i}]")
     seen: dict[str, int] = {}
     for i, spec in enumerate(scenario.attacks):
         if spec.label() in seen:
@@ -388,9 +395,33 @@ def check_families(scenario: Scenario) -> None:
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' does not defend {kind} (this scenario's victims)")
 
 
+def check_defense_attacker_seeds(spec: ComponentSpec, attack_seeds: list[int], *, where: str) -> None:
+    """``attacker_seeds`` of a defense: a subset of the run's attacker seeds (see :func:`defends`)."""
+    chosen = spec.options.get("attacker_seeds")
+    if chosen is None:
+        return
+    if spec.name == "none":
+        raise ConfigError(f"{where}.attacker_seeds: the undefended rows always cover every attacker seed")
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(s, int) and not isinstance(s, bool) for s in chosen):
+        raise ConfigError(f"{where}.attacker_seeds: expected a non-empty list of integers, got {chosen!r}")
+    unknown = sorted(set(chosen) - set(attack_seeds))
+    if unknown:
+        raise ConfigError(f"{where}.attacker_seeds: {unknown} not among the scenario's attacker seeds {attack_seeds}")
+
+
+def defends(spec: ComponentSpec, attack_seed: int) -> bool:
+    """Whether a defense is trained on the poisoned set of this attacker seed: every seed unless
+    its ``attacker_seeds`` lists fewer (an expensive defense on fewer repetitions)."""
+    chosen = spec.options.get("attacker_seeds")
+    return chosen is None or attack_seed in chosen
+
+
+RUNNER_KEYS: dict[str, set[str]] = {"defenses": {"label", "attacker_seeds"}}
+
+
 def component_params(kind: Kind, spec: ComponentSpec, *, where: str) -> Any:
     cls = resolve(kind, spec.name, where=f"{where}.name")
-    options = {k: v for k, v in spec.options.items() if k != "label"}
+    options = {k: v for k, v in spec.options.items() if k not in RUNNER_KEYS.get(kind, {"label"})}
     try:
         return cls.Params(**options)
     except ValidationError as exc:

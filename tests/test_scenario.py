@@ -190,3 +190,25 @@ def test_dataset_path_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     sc = build_scenario(raw)
     with pytest.raises(DataError, match="path does not exist: .*nope.txt"):
         load_dataset(sc.dataset, seed=0)
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_scenario_validates(path: Path) -> None:
+    """Each file under scenarios/ loads with every component's parameters checked (no data read)."""
+    scenario = load_scenario(path)
+    assert scenario.name and (scenario.attacks or scenario.victims)
+
+
+def test_defense_attacker_seeds_must_be_among_the_runs() -> None:
+    raw = {**base(), "attacker": {"seeds": [0, 1, 2]}, "attacks": [{"name": "poisoning.random"}]}
+    ok = build_scenario({**raw, "defenses": [{"name": "none"}, {"name": "apr", "attacker_seeds": [1]}]})
+    assert ok.defenses[1].options["attacker_seeds"] == [1]
+    assert "attacker_seeds: [5] not among the scenario's attacker seeds [0, 1, 2]" in error_of(
+        {**raw, "defenses": [{"name": "apr", "attacker_seeds": [1, 5]}]})
+    assert "defenses[0].attacker_seeds: expected a non-empty list" in error_of({**raw, "defenses": [{"name": "apr", "attacker_seeds": 1}]})
+    assert "always cover every attacker seed" in error_of({**raw, "defenses": [{"name": "none", "attacker_seeds": [0]}]})
+    # without attacker.seeds every run seed is its own attacker seed
+    assert build_scenario({**base(), "seeds": [4, 5], "defenses": [{"name": "apr", "attacker_seeds": [5]}]}).attack_seeds == [4, 5]

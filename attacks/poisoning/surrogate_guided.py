@@ -14,7 +14,8 @@ Recipe (batched over all fakes, one slot position at a time, left to right). At 
 the candidates are the surrogate's ``candidates`` best items after the profile so far plus
 ``random_candidates`` uniformly random items (never a target or an item already in the profile);
 each is appended in turn and the surrogate scores the history; the filler is drawn among the
-``sample_top`` best candidates by ``objective``:
+``sample_top`` best candidates by ``objective`` that are still under the ``max_uses`` cap (an
+item fills at most 3 slots over all fakes by default; fakes pick in turn):
 
 * ``influence`` (default): (1 - p(target | history)) * <h(history), m>, where h is the surrogate's
   hidden state after the history and m the mean hidden state after the attacker's own real
@@ -28,6 +29,11 @@ each is appended in turn and the surrogate scores the history; the filler is dra
 * ``promote``: log p(target | history) alone;
 * ``hard``: its negative, the target's least likely contexts (the direction of Yue et al.'s
   released code, which fine-tuned the victim instead of retraining it).
+
+The cap is ours and it matters: without it every fake converges on the few items the surrogate
+scores highest, and a stolen surrogate's favourites are not the victim's. On Amazon Beauty (one
+seed, black-box surrogate) uncapped fakes used 227 distinct fillers and reached target HR@50 .031,
+below random fakes (.066, 1,609 distinct); capped at 3 they used 803 and reached .087.
 
 Yue et al. shortlisted candidates by an embedding gradient; here candidates are rescored exactly
 (two batched surrogate passes per slot position: seconds on CPU for Beauty's 224 fakes). The
@@ -64,6 +70,8 @@ class SurrogateParams(PoisoningParams):
     candidates: int = Field(50, ge=0, description="the surrogate's top items after the prefix, as candidates per slot")
     random_candidates: int = Field(50, ge=0, description="uniformly random non-target items, as further candidates per slot")
     sample_top: int = Field(3, ge=1, description="the filler is drawn among this many best candidates")
+    max_uses: int | None = Field(3, ge=1, description="a filler item is used at most this many times over all fakes "
+                                 "(null: no cap); spreads the fakes over many items")
     batch: int = Field(4096, ge=1, description="histories per surrogate forward pass")
 
     @model_validator(mode="after")
@@ -106,6 +114,7 @@ class SurrogateGuided(PoisoningAttack):
         if p.objective == "influence":
             direction, users = self._user_direction(model, knowledge, rng)
         profiles = [t.copy() for t in plan.templates]
+        uses = np.zeros(knowledge.n_items + 1, dtype=np.int64)
         gains = []
         for pos in range(int(plan.lengths().max())):
             fakes = [i for i, prof in enumerate(profiles) if pos < len(prof) and prof[pos] == 0]
@@ -126,8 +135,7 @@ class SurrogateGuided(PoisoningAttack):
             else:
                 value = -log_p
             value[~np.isfinite(cand_log_p)] = -np.inf  # (only when the catalog runs out of unused items)
-            top = np.argsort(-value, axis=1, kind="stable")[:, : min(p.sample_top, n_c)]
-            pick = top[np.arange(len(fakes)), rng.integers(0, top.shape[1], size=len(fakes))]
+            pick = self._pick(value, cands, uses, rng)
             for f, i in enumerate(fakes):
                 profiles[i][pos] = cands[f, pick[f]]
             finite = np.where(np.isfinite(value), value, np.nan)
@@ -136,6 +144,24 @@ class SurrogateGuided(PoisoningAttack):
                             "real_histories": users,
                             "mean_gain_over_candidates": round(float(np.mean(gains)), 4) if gains else None}
         return profiles
+
+    def _pick(self, value: np.ndarray, cands: np.ndarray, uses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Per fake, the column of its filler: drawn among its ``sample_top`` best candidates; with
+        ``max_uses``, fakes pick in turn and items at the cap are skipped (unless nothing else is left)."""
+        p = self.params
+        order = np.argsort(-value, axis=1, kind="stable")
+        if p.max_uses is None:
+            top = order[:, : p.sample_top]
+            return top[np.arange(len(value)), rng.integers(0, top.shape[1], size=len(value))]
+        pick = np.empty(len(value), dtype=np.int64)
+        for f in range(len(value)):
+            ranked = order[f]
+            free = ranked[uses[cands[f, ranked]] < p.max_uses]
+            ranked = free if len(free) else ranked
+            top = ranked[: p.sample_top]
+            pick[f] = top[rng.integers(0, len(top))]
+            uses[cands[f, pick[f]]] += 1
+        return pick
 
     def _user_direction(self, model: "_Scorer", knowledge: Knowledge, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """The mean surrogate hidden state after the attacker's real histories (its few-shot

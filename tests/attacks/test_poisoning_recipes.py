@@ -213,6 +213,22 @@ def test_surrogate_guided_raises_the_surrogates_target_probability(surrogate, ti
     assert k.api.queries_used == 0  # the surrogate, never the victim's API
 
 
+def test_surrogate_guided_caps_how_often_a_filler_is_used(surrogate, tiny_split) -> None:
+    n_items = tiny_split.dataset.n_items
+    rng = numpy_rng(0, "plan")
+    p = make_plan(TARGETS, n_fakes=30, lengths=rng.integers(4, 12, size=30), placement="random", target_share=0.2, rng=rng)
+    k = Knowledge(api=BlackBoxAPI(surrogate.score, n_items=n_items), n_items=n_items, seed=1, surrogate=surrogate)
+
+    def most_used(max_uses: int | None) -> int:
+        profiles = SurrogateGuided(surrogate="whitebox", objective="promote", max_uses=max_uses).craft(k, p)
+        assert_valid(profiles, p)
+        fillers = np.concatenate([x[t == 0] for x, t in zip(profiles, p.templates)])
+        return int(np.bincount(fillers).max())
+
+    assert most_used(None) > 4  # uncapped, the fakes pile onto the surrogate's favourites
+    assert most_used(2) == 2 and most_used(3) == 3
+
+
 def test_surrogate_guided_needs_a_named_surrogate() -> None:
     base = {"name": "t", "dataset": {"name": "synthetic", "users": 50, "items": 30}, "victim": {"name": "sasrec"}}
     with pytest.raises(ConfigError, match=r"attacks\[0\].surrogate: required"):

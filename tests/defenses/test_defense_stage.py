@@ -137,3 +137,17 @@ def test_compare_flags_a_weakened_defense_as_a_significant_regression(run_cli, t
     (regression,) = [d for d in doc["regressions"] if d["defense"] == "detector"]
     assert regression["attack"] == "poisoning.random" and regression["metric"] == "target_hr@50"
     assert regression["test"] == "paired" and regression["low"] > 0 and regression["change"] == "worse"
+
+
+def test_a_defense_can_cover_fewer_attacker_seeds(run_cli, tmp_path, fits_spy) -> None:
+    """``attacker_seeds`` on a defense: trained on those seeds' poisoned sets only (and once on the
+    clean set); the undefended rows cover every attacker seed."""
+    scenario = {**SCENARIO, "attacker": {"few_shot_ratio": 0.1, "seeds": [3, 4]}, "gates": [],
+                "defenses": [{"name": "none"}, {"name": "isolation_forest", "flag_share": FAKE_SHARE, "attacker_seeds": [4]}]}
+    code, results = run(run_cli, tmp_path, scenario, "subset")
+    assert code == 0
+    rows = {(r["attack"], r["defense"]): r for r in results["rows"]}
+    assert [d["attack_seed"] for d in rows[("poisoning.random", "isolation_forest")]["info"]["defense"]] == [4]
+    assert [p["attack_seed"] for p in rows[("poisoning.random", "none")]["info"]["poisoning"]] == [3, 4]
+    # clean victim, two poisoned victims, the forest on the clean set and on seed 4's poisoned set
+    assert len(fits_spy) == 5
