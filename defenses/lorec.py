@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -63,6 +63,14 @@ class LoRecParams(Params):
     calibrator_passes: int = Field(2, ge=1, description="calibrator passes per recommender epoch")
     calibrator_lr: float = Field(1e-3, gt=0, description="calibrator Adam learning rate")
     calibrator_batch: int = Field(256, ge=8, description="users per calibrator batch")
+    calibrator_weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay of the calibrator (the paper code: 5e-4)")
+    calibrator_dropout: float = Field(0.0, ge=0, lt=1, description="dropout inside the calibrator (the paper code has some)")
+    logit_norm: bool = Field(False, description="batch-normalise the calibrator's logit before the sigmoid (the paper code's head)")
+    positive_weight: Literal["balanced"] | float = Field(
+        "balanced", description="BCE weight of the simulated fakes: balanced = training users / simulated fakes; "
+                                "1 = the paper code's unweighted BCE")
+    retry_skipped: bool = Field(True, description="a skipped weight update is tried again after the next epoch "
+                                "(as the paper code does) instead of waiting for the next scheduled one")
     initial_weight: float = Field(3.0, description="w_u of every user before the first update")
     warmup_share: float = Field(0.2, gt=0, lt=1, description="share of the epoch cap before weights enter the loss")
 
@@ -70,13 +78,14 @@ class LoRecParams(Params):
 class Calibrator(nn.Module):
     """LCT: [CLS] + per-position (item embedding, hidden state) through a small transformer."""
 
-    def __init__(self, width: int, *, heads: int, layers: int, lm_width: int | None) -> None:
+    def __init__(self, width: int, *, heads: int, layers: int, lm_width: int | None, dropout: float = 0.0,
+                 logit_norm: bool = False) -> None:
         super().__init__()
         self.width = width
         self.cls = nn.Parameter(torch.randn(1, 1, width) * width**-0.5)
-        block = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True)
+        block = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Sequential(nn.Linear(width, 1), nn.BatchNorm1d(1)) if logit_norm else nn.Linear(width, 1)
         self.lm_proj = (nn.Sequential(nn.Linear(lm_width, width), nn.ReLU(), nn.Linear(width, width))
                         if lm_width else None)
 
@@ -136,8 +145,9 @@ class LoRecHook:
         self.n_given = len(inputs.train)
         self.n_train = self.n_given + len(simulated)  # the simulated fakes are trained on too
         self.labels = torch.cat([torch.zeros(self.n_given), torch.ones(len(simulated))])
-        # The few labelled fakes are up-weighted to balance the classes (else p_u collapses to a constant).
-        self.pos_weight = torch.tensor(self.n_given / max(1, len(simulated)))
+        balanced = self.n_given / max(1, len(simulated))
+        self.pos_weight = torch.tensor(balanced if p.positive_weight == "balanced" else float(p.positive_weight))
+        self.retry = False
         self.z_input = torch.as_tensor(lm_vectors) if lm_vectors is not None else None
         self.schedule = LoRecSchedule(inputs.epochs, p.warmup_share)
         self.w = torch.full((self.n_train,), float(p.initial_weight))
@@ -163,15 +173,17 @@ class LoRecHook:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive_seed(self.inputs.seed, "lorec", "init"))
                 self.calibrator = Calibrator(width, heads=self.p.heads, layers=self.p.layers,
-                                             lm_width=self.z_input.shape[1] if self.z_input is not None else None)
-            self.optimizer = torch.optim.Adam(self.calibrator.parameters(), lr=self.p.calibrator_lr)
+                                             lm_width=self.z_input.shape[1] if self.z_input is not None else None,
+                                             dropout=self.p.calibrator_dropout, logit_norm=self.p.logit_norm)
+            self.optimizer = torch.optim.AdamW(self.calibrator.parameters(), lr=self.p.calibrator_lr,
+                                               weight_decay=self.p.calibrator_weight_decay)
         was_training = model.training
         model.eval()
         for _ in range(self.p.calibrator_passes):
             self._calibrator_pass(model)
-        if self.schedule.update_at(state.epoch):
+        if self.schedule.update_at(state.epoch) or self.retry:
             self.last_p = self._probabilities(model)
-            self._update_weights(self.last_p)
+            self.retry = not self._update_weights(self.last_p) and self.p.retry_skipped
         model.train(was_training)
         self.seconds += time.perf_counter() - t0
         m = multipliers(self.w, self.p.initial_weight).numpy()
@@ -225,15 +237,17 @@ class LoRecHook:
                 out[users] = torch.sigmoid(self.calibrator(*self._features(model, users))[1]).numpy()
         return out
 
-    def _update_weights(self, p: np.ndarray) -> None:
+    def _update_weights(self, p: np.ndarray) -> bool:
+        """One reweighting step; False when skipped (no user or a third or more above the mean)."""
         flagged = torch.as_tensor(p > p.mean())
         n, k = self.n_train, int(flagged.sum())
         if k == 0 or k >= n / 3:
             self.updates["skipped"] += 1
-            return
+            return False
         self.w[flagged] -= 1.0
         self.w[~flagged] += k / (n - k)
         self.updates["done"] += 1
+        return True
 
 
 class LoRec(TrainingDefense):

@@ -206,12 +206,15 @@ def test_pca_loadings_are_the_eigenvectors_of_the_users_correlation_matrix(tiny_
     np.testing.assert_allclose(scores, -expected * 120 / 3, atol=1e-6)  # relative leverage: mean 1
 
 
-def test_pca_scores_follow_the_users_when_they_are_shuffled(random_fakes) -> None:
+def test_scores_and_features_follow_the_users_when_they_are_shuffled(random_fakes) -> None:
+    """A user's position in the training list (the runner appends the injected ones) says nothing."""
     inputs, _ = random_fakes
     perm = numpy_rng(0, "test", "perm").permutation(len(inputs.train))
     shuffled = DefenseInputs(train=[inputs.train[i] for i in perm], n_items=inputs.n_items, seed=0,
                              item_popularity=inputs.item_popularity)
     np.testing.assert_allclose(PCAVarSelect().score_users(shuffled), PCAVarSelect().score_users(inputs)[perm], atol=1e-8)
+    features = user_features(inputs.train, inputs.item_popularity, inputs.n_items)[0]
+    np.testing.assert_allclose(user_features(shuffled.train, inputs.item_popularity, inputs.n_items)[0], features[perm], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------

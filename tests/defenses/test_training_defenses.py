@@ -35,10 +35,10 @@ def test_weight_update_conserves_total_and_skips_large_sets() -> None:
 
     hook = LoRecHook.__new__(LoRecHook)  # only the weight arithmetic
     hook.n_train, hook.w, hook.updates = 6, torch.full((6,), 3.0), {"done": 0, "skipped": 0}
-    hook._update_weights(np.array([0.9, 0.1, 0.1, 0.1, 0.1, 0.1]))  # mean .233: one user above
+    assert hook._update_weights(np.array([0.9, 0.1, 0.1, 0.1, 0.1, 0.1]))  # mean .233: one user above
     assert hook.w.tolist() == pytest.approx([2.0, 3.2, 3.2, 3.2, 3.2, 3.2])
     assert float(hook.w.sum()) == pytest.approx(18.0)
-    hook._update_weights(np.array([0.9, 0.9, 0.1, 0.1, 0.1, 0.1]))  # 2 of 6 = N/3: skipped
+    assert not hook._update_weights(np.array([0.9, 0.9, 0.1, 0.1, 0.1, 0.1]))  # 2 of 6 = N/3: skipped
     assert hook.updates == {"done": 1, "skipped": 1}
 
 
@@ -99,3 +99,32 @@ def test_defense_identifiers_record_their_configuration() -> None:
     assert APR(eps=0.1).identifier() == {"defense": "apr", "family": "robust-training", "eps": 0.1, "reg": 1.0, "start_share": 0.2}
     ident = LoRec(lm_term=False).identifier()
     assert ident["defense"] == "lorec" and ident["lm_term"] is False and ident["simulate"]["attack"] == "poisoning.random"
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_a_skipped_update_is_retried_after_the_next_epoch(retry: bool) -> None:
+    """The paper code tries a skipped update again one epoch later; ``retry_skipped: false`` waits
+    for the next scheduled one."""
+    from types import SimpleNamespace
+
+    from defenses.base import DefensePlan
+    from defenses.lorec import LoRecHook, LoRecParams
+
+    hook = LoRecHook.__new__(LoRecHook)  # the schedule logic only: no recommender, no calibrator
+    hook.p = LoRecParams(lm_term=False, calibrator_passes=1, retry_skipped=retry)
+    hook.schedule = LoRecSchedule(150, 0.2)  # scheduled updates at epochs 5, 10, ...
+    hook.n_train = hook.n_given = 6
+    hook.w, hook.updates, hook.retry, hook.seconds = torch.full((6,), 3.0), {"done": 0, "skipped": 0}, False, 0.0
+    hook.plan, hook.last_p, hook.calibrator = DefensePlan(), np.zeros(6), object()
+    broad, sharp = np.array([0.9, 0.9, 0.9, 0.1, 0.1, 0.1]), np.array([0.9, 0.1, 0.1, 0.1, 0.1, 0.1])
+    scored: list[int] = []
+    state = SimpleNamespace(victim=SimpleNamespace(model=torch.nn.Linear(1, 1)), epoch=0, metrics={})
+    hook._calibrator_pass = lambda model: None
+    hook._probabilities = lambda model: scored.append(state.epoch) or (broad if len(scored) < 3 else sharp)
+    for epoch in range(1, 11):
+        state.epoch = epoch
+        hook.on_epoch_end(state)
+    if retry:  # skipped at 5 and 6, done at 7; then on schedule at 10
+        assert scored == [5, 6, 7, 10] and hook.updates == {"done": 2, "skipped": 2}
+    else:
+        assert scored == [5, 10] and hook.updates == {"done": 0, "skipped": 2}
