@@ -35,6 +35,8 @@ def main() -> None:
     from redteam.data import LeaveOneOutSplit
     from redteam.data.synthetic import make_synthetic
     from redteam.knowledge import Knowledge
+    from redteam.poisoning_stage import select_targets
+    from redteam.scenario import PoisoningConfig
     from redteam.seeding import numpy_rng
     from victims.batching import left_pad
     from victims.sasrec import SASRec
@@ -43,9 +45,7 @@ def main() -> None:
     dataset = make_synthetic(users=2000, items=1000, seed=7)
     split = LeaveOneOutSplit.of(dataset)
     rng = numpy_rng(args.seed, "lorec-feature-probe")
-    popularity = dataset.item_popularity(split.train)
-    seen = np.flatnonzero(popularity[1:] > 0) + 1
-    targets = rng.choice(seen[popularity[seen] <= np.median(popularity[seen])], 5, replace=False).tolist()
+    targets = list(select_targets(dataset, split, PoisoningConfig(), args.seed).items)  # 5 unpopular, as in the scenarios
     real_lengths = np.array([len(s) for s in split.train])
     lengths = np.maximum(2, real_lengths[rng.integers(0, len(real_lengths), 20)])
     plan = make_plan(targets, n_fakes=20, lengths=lengths, placement="random", target_share=0.2, rng=rng)

@@ -35,8 +35,8 @@ class DefenseInputs:
 
     ``train``: every training sequence, real and injected alike (the runner appends the injected
     ones after the real users; a defense must not use a user's position: the tests check that
-    detector scores and features follow the users when the order is shuffled). ``item_text``: indexed by item id, 0 = padding (None when the dataset
-    has no text). ``item_popularity``: interaction counts over ``train``. ``domain``: what the
+    detector scores and features follow the users when the order is shuffled). ``item_text``:
+    indexed by item id, 0 = padding (None when the dataset has no text). ``item_popularity``: interaction counts over ``train``. ``domain``: what the
     items are, for language-model prompts. ``epochs``: the recommender's epoch cap (schedules scale with it). ``cache_dir``: where
     language-model embeddings may be cached (None: no disk cache).
     """

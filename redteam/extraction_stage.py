@@ -82,7 +82,7 @@ def run_extraction(ctx: "RunContext", victim: Any, victim_label: str, spec: Comp
                     sequences=len(transcript), few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
 
     curve = []
-    first = attack_seed == (sc.attacker.seeds or [seed])[0]
+    first = attack_seed == sc.attack_seeds_for(seed)[0]
     points = sorted({int(round(s * transcript.queries)) for s in attack.params.curve if 0 < s < 1}) if first else []
     with ctx.reporter.stage(f"{label}: distil surrogate", total=len(points) + 1) as stage:
         for done, queries in enumerate(points):

@@ -96,7 +96,7 @@ def run_scenario(
             for spec in scenario.victims:
                 victim = run_victim(ctx, spec, seed)
                 for attack in attacks:
-                    for attack_seed in scenario.attacker.seeds or [seed]:
+                    for attack_seed in scenario.attack_seeds_for(seed):
                         run_attack(ctx, victim, spec.label(), attack, seed, attack_seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
     results = assemble_results(ctx, threads=threads)

@@ -190,9 +190,13 @@ class Scenario(Section):
     def run_seeds(self) -> list[int]:
         return self.seeds or [self.seed]
 
+    def attack_seeds_for(self, run_seed: int) -> list[int]:
+        """The attacker seeds repeated against the victim of one run seed (default: that seed)."""
+        return self.attacker.seeds or [run_seed]
+
     @property
     def attack_seeds(self) -> list[int]:
-        """Every attacker seed of the run (without ``attacker.seeds``, each run seed is its own)."""
+        """Every attacker seed over all run seeds."""
         return self.attacker.seeds or self.run_seeds
 
     @property

@@ -277,7 +277,7 @@ def craft_all(scenario: Scenario, catalog: Catalog, targets: list[int], optimise
         params = component_params("attacks", spec, where=f"attacks.{label}")
         source = getattr(params, "optimise_on", None) or first  # checked against the labels by check_families
         for target in targets:
-            for attack_seed in scenario.attacker.seeds or [scenario.seed]:
+            for attack_seed in scenario.attack_seeds_for(scenario.seed):
                 attack = cls(params)
                 knowledge = STSKnowledge(
                     products=catalog.products, target=target, requests=tuple(optimise),
@@ -388,7 +388,7 @@ def protocol_of(scenario: Scenario, summary: dict[str, Any]) -> dict[str, Any]:
         "trials": sts.trials, "seen_trials": sts.seen_trials,
         "targets": summary["targets"],
         "trial_plan": summary["trial_plan"],
-        "seeds": scenario.attacker.seeds or [scenario.seed],
+        "seeds": scenario.attack_seeds_for(scenario.seed),
         "bootstrap": scenario.eval.bootstrap, "confidence": scenario.eval.confidence,
         "ci": (f"{scenario.eval.confidence:.0%} bootstrap over trials ({scenario.eval.bootstrap} resamples), "
                "macro average over targets"),
