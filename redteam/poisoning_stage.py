@@ -334,7 +334,8 @@ def defended_poisoning(ctx: "RunContext", victim_label: str, defense_spec: Compo
 
     sc = ctx.scenario
     dlabel = defense_spec.label()
-    clean_defended(ctx, victim_label, defense_spec, seed, histories)
+    if sc.poisoning.defend_clean:
+        clean_defended(ctx, victim_label, defense_spec, seed, histories)
     n_real = len(ctx.split.train)
     fit = fit_defended(ctx, spec_for(ctx, victim_label), defense_spec, [*ctx.split.train, *fakes], seed,
                        what=f"{label} x {dlabel}")

@@ -212,3 +212,11 @@ def test_defense_attacker_seeds_must_be_among_the_runs() -> None:
     assert "always cover every attacker seed" in error_of({**raw, "defenses": [{"name": "none", "attacker_seeds": [0]}]})
     # without attacker.seeds every run seed is its own attacker seed
     assert build_scenario({**base(), "seeds": [4, 5], "defenses": [{"name": "apr", "attacker_seeds": [5]}]}).attack_seeds == [4, 5]
+
+
+def test_a_gate_on_a_clean_defended_row_needs_defend_clean() -> None:
+    raw = {**base(), "attacks": [{"name": "poisoning.random"}], "defenses": [{"name": "none"}, {"name": "apr"}],
+           "poisoning": {"defend_clean": False}}
+    gate = {"metric": "ndcg@10", "attack": "none", "defense": "apr", "max_drop_vs": "none", "max_drop": 0.1}
+    assert "gates[0].attack: poisoning.defend_clean is false, so defense 'apr'" in error_of({**raw, "gates": [gate]})
+    assert build_scenario({**raw, "gates": [{**gate, "attack": "poisoning.random"}]}).poisoning.defend_clean is False

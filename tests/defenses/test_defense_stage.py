@@ -151,3 +151,15 @@ def test_a_defense_can_cover_fewer_attacker_seeds(run_cli, tmp_path, fits_spy) -
     assert [p["attack_seed"] for p in rows[("poisoning.random", "none")]["info"]["poisoning"]] == [3, 4]
     # clean victim, two poisoned victims, the forest on the clean set and on seed 4's poisoned set
     assert len(fits_spy) == 5
+
+
+def test_defend_clean_false_skips_the_clean_defended_retrain(run_cli, tmp_path, fits_spy) -> None:
+    """``poisoning.defend_clean: false``: no (none, defense) row and one fit fewer per defense."""
+    scenario = {**SCENARIO, "gates": [], "poisoning": {**SCENARIO["poisoning"], "defend_clean": False},
+                "defenses": [{"name": "none"}, {"name": "isolation_forest", "flag_share": FAKE_SHARE}]}
+    code, results = run(run_cli, tmp_path, scenario, "no-clean")
+    assert code == 0
+    pairs = {(r["attack"], r["defense"]) for r in results["rows"]}
+    assert ("poisoning.random", "isolation_forest") in pairs
+    assert ("none", "isolation_forest") not in pairs
+    assert len(fits_spy) == 3  # clean victim, poisoned victim, the forest on the poisoned set
