@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from redteam import metrics as M
+from redteam import metrics_bootstrap
 from redteam.metrics import (
     MetricValue,
     agreement_at_k,
@@ -303,7 +303,7 @@ def test_bootstrap_edge_cases():
 def test_bootstrap_chunking_gives_the_same_draws(monkeypatch):
     values = np.random.default_rng(3).random(64)
     whole = bootstrap_ci(values, rng=np.random.default_rng(9), n_resamples=300)
-    monkeypatch.setattr(M, "_BOOTSTRAP_CHUNK_ELEMENTS", 64 * 7)  # 7 resamples per chunk
+    monkeypatch.setattr(metrics_bootstrap, "_BOOTSTRAP_CHUNK_ELEMENTS", 64 * 7)  # 7 resamples per chunk
     chunked = bootstrap_ci(values, rng=np.random.default_rng(9), n_resamples=300)
     assert chunked == pytest.approx(whole)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.report import short_name
 from redteam.reports.compare import Comparison, Delta
+from redteam.reports.summary import short_name
 
 STYLE = {"worse": "bold red", "better": "green", "changed": "yellow"}
 ARROW = {"worse": "▲ worse", "better": "▼ better", "changed": "● changed"}

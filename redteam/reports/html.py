@@ -9,11 +9,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from redteam.report import short_name
 from redteam.reports.figures import Figure, figures
 from redteam.reports.roles import attack_families, row_family
 from redteam.reports.summary import (
-    gate_counts, gate_where, key_columns, metric_columns, protocol_items, value_text, verdict,
+    gate_counts, gate_where, key_columns, metric_columns, protocol_items, short_name, value_text, verdict,
 )
 
 CSS = """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.report import short_name
-from redteam.reports.summary import gate_counts, gate_where, key_columns, metric_columns, protocol_items, value_text, verdict
+from redteam.reports.summary import (
+    gate_counts, gate_where, key_columns, metric_columns, protocol_items, short_name, value_text, verdict,
+)
 
 SHORT_PROTOCOL = ("data", "candidates", "K", "test users", "seeds", "confidence intervals")
 

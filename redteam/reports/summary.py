@@ -1,13 +1,25 @@
-"""Pieces every report format shares: the protocol lines, metric columns, gate verdicts."""
+"""Pieces every report format shares: metric names and columns, the protocol lines, gate verdicts.
+
+The bottom of the report layer: it imports no other report module."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from redteam.report import COUNTS, HEADLINE
-
+#: Metrics shown by default in every report, in column order.
+HEADLINE = ("hr@10", "ndcg@10", "hr@50", "ndcg@50", "agreement@1", "agreement@10", "target_hr@50", "top1_rate",
+            "top1_rate_seen", "advantage", "disadvantage", "mean_rank", "detection_rate", "detector_auc", "precision", "recall", "fpr", "queries", "seconds", "train_seconds")
+COUNTS = ("queries", "seconds", "train_seconds")  # shown as whole numbers, no CI
+SHORT = {"agreement@": "agr@", "detector_auc": "det_auc", "train_seconds": "train_s"}
 KEYS = ("victim", "attack", "defense")
+
+
+def short_name(metric: str) -> str:
+    """The metric's column title: long name parts shortened by ``SHORT``."""
+    for long, short in SHORT.items():
+        metric = metric.replace(long, short)
+    return metric
 
 
 def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,0 +1,74 @@
+"""On-disk embedding cache of the language-model layer: ``.npy`` + ``.json`` shards per model
+(never pickled), each file written to a temp name and renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from redteam.errors import DataError
+
+__all__ = ["ShardIndex"]
+
+
+class ShardIndex:
+    """Embedding shards of one model in one cache folder: ``<shard>.npy`` + ``<shard>.json``."""
+
+    def __init__(self, root: Path, *, width: int) -> None:
+        self.root = root
+        self.width = width
+        self.loaded: set[str] = set()
+        self.rows: dict[str, tuple[np.ndarray, int]] = {}
+
+    def refresh(self) -> None:
+        """Read shards not seen yet (this process's or another's), once each."""
+        if not self.root.is_dir():
+            return
+        for keys_file in sorted(self.root.glob("*.json")):
+            name = keys_file.stem
+            npy = self.root / f"{name}.npy"
+            if name in self.loaded or name.startswith(".") or not npy.is_file():
+                continue
+            try:
+                keys = json.loads(keys_file.read_text())
+                matrix = np.load(npy, allow_pickle=False, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"corrupt embedding cache shard {npy}: {exc}; delete it") from None
+            if not isinstance(keys, list) or matrix.ndim != 2 or matrix.shape != (len(keys), self.width):
+                raise DataError(f"corrupt embedding cache shard {npy}: shape {matrix.shape} vs {len(keys)} keys; delete it")
+            for row, key in enumerate(keys):
+                self.rows[str(key)] = (matrix, row)
+            self.loaded.add(name)
+
+    def get(self, key: str) -> np.ndarray | None:
+        hit = self.rows.get(key)
+        return None if hit is None else np.asarray(hit[0][hit[1]], dtype=np.float32)
+
+    def write(self, keys: list[str], vectors: np.ndarray) -> None:
+        """One new shard, each file written to a temp name and renamed (the .json last)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        _atomic_write(self.root / f"{name}.npy", lambda f: np.save(f, matrix, allow_pickle=False))
+        _atomic_write(self.root / f"{name}.json", lambda f: f.write(json.dumps(keys).encode()))
+        for row, key in enumerate(keys):
+            self.rows[key] = (matrix, row)
+        self.loaded.add(name)
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
