@@ -35,7 +35,7 @@ def main() -> None:
     from redteam.data import LeaveOneOutSplit
     from redteam.data.synthetic import make_synthetic
     from redteam.knowledge import Knowledge
-    from redteam.poisoning_stage import select_targets
+    from redteam.stages.poisoning_targets import select_targets
     from redteam.scenario import PoisoningConfig
     from redteam.seeding import numpy_rng
     from victims.batching import left_pad
@@ -63,7 +63,7 @@ def main() -> None:
         seqs = left_pad([np.asarray(s)[-victim.params.max_len:] for s in [*given, *simulated]], victim.params.max_len)
         keep = (seqs != 0).unsqueeze(-1).float()
         count = keep.sum(1)
-        emb, hidden = model.item_emb(seqs) * keep, model.encode(seqs) * keep
+        emb, hidden = model.embed_items(seqs) * keep, model.encode(seqs) * keep
         feats = torch.cat([emb.sum(1) / count, hidden.sum(1) / count, emb.std(1), hidden.std(1)], 1).numpy()
 
     n_real, n_given = len(split.train), len(given)

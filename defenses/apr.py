@@ -68,8 +68,8 @@ class APRHook:
         if state.epoch <= self.start:
             return None
         loss_fn = _Loss(model, state)
-        name = "model.item_emb.weight"
-        table = model.item_emb.weight
+        name = "model." + model.item_table_name  # as _Loss holds it
+        table = model.item_table
         delta = torch.zeros_like(table, requires_grad=True)
         probe = torch.func.functional_call(loss_fn, {name: table.detach() + delta}, (batch,))
         (grad,) = torch.autograd.grad(probe, delta)

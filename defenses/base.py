@@ -1,23 +1,35 @@
-"""Training-time defenses against profile poisoning: the contract the runner drives.
+"""Defense kinds: one base, a declared ``kind`` deciding where a defense acts, one verb per kind.
 
-Threat model of the defender: it trains the recommender on every training sequence it received
-(real users and, unknown to it, injected fakes). It may read public item text, the interaction
-counts of its own data, and fake profiles it simulates itself with a known attack (labelled
-positives, :mod:`defenses.simulation`); it never learns which training users are the
-injected ones. Those labels are used only afterwards, to score the defense as a detector.
+* ``training`` (:class:`TrainingDefense`, verb :meth:`~TrainingDefense.prepare`): changes how the
+  recommender is trained (LoRec's reweighting, APR's adversarial training).
+* ``detector`` (:class:`Detector`, verb :meth:`~Detector.score_users`): scores every training user;
+  the most suspicious are removed before training (LLM4Dec, PCA-VarSelect, IsolationForest).
+* ``serving`` (:class:`ServingDefense`, verb :meth:`~ServingDefense.wrap`): middleware on the
+  query path between the victim and its callers (output perturbation, query monitoring; for
+  LLM rankers, order averaging).
+* ``text`` (:class:`TextDefense`, verb :meth:`~TextDefense.flag`): filters item texts before they
+  reach a ranker (perplexity, non-word share).
 
-A defense turns its inputs into a :class:`DefensePlan`: trainer hooks (per-user loss weights
-that may change between epochs, extra loss terms) and, for defenses that single users out, a
-:class:`Detection` (a suspicion score per training user and the users it acted on), read after
-training.
+The engine picks a defense's verb by its type; a stage declares the kinds it applies, and a
+scenario that pairs a defense with no stage able to apply it is rejected at validation. Every
+defense has an :meth:`~Defense.identifier` recording its configuration (cached victims are keyed
+by it, results carry it).
+
+Threat model of a training-time defender (training and detector kinds): it trains the
+recommender on every training sequence it received (real users and, unknown to it, injected
+fakes). It may read public item text, the interaction counts of its own data, and fake profiles
+it simulates itself with a known attack (labelled positives, :mod:`defenses.simulation`); it
+never learns which training users are the injected ones. Those labels are used only afterwards,
+to score the defense as a detector.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -27,6 +39,27 @@ from redteam.params import Params
 
 if TYPE_CHECKING:
     from redteam.training import TrainState
+
+DefenseKind = Literal["none", "training", "detector", "serving", "text"]
+KINDS: tuple[str, ...] = ("none", "training", "detector", "serving", "text")
+
+
+class Defense(ABC):
+    """``alias``, ``kind`` (where it acts), ``family`` (a finer label: reweighting, robust-training,
+    detector, ...), ``victim_family`` (``recommender`` or ``ranker``) and declared ``Params``."""
+
+    alias: ClassVar[str]
+    kind: ClassVar[DefenseKind]
+    family: ClassVar[str]
+    victim_family: ClassVar[str] = "recommender"
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
+        self.params = self.Params.merged(params, overrides)
+
+    def identifier(self) -> dict[str, Any]:
+        """What produced a result: the alias, the family and every parameter value."""
+        return {"defense": self.alias, "family": self.family, **self.params.model_dump(mode="json")}
 
 
 @dataclass(frozen=True)
@@ -96,20 +129,11 @@ class StaticWeights:
         return None
 
 
-class TrainingDefense(ABC):
-    """Common shape: ``alias``, ``family``, declared ``Params``, one verb: :meth:`prepare`."""
+class TrainingDefense(Defense):
+    """Kind ``training``: everything the defense does before the recommender's training starts
+    becomes a :class:`DefensePlan` (trainer hooks, defender-added sequences, a detection)."""
 
-    alias: ClassVar[str]
-    family: ClassVar[str]  # "reweighting", "detector" or "robust-training"
-    Params: ClassVar[type[Params]] = Params
-
-    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
-        given = params.model_dump() if params is not None else {}
-        self.params = self.Params(**{**given, **overrides})
-
-    def identifier(self) -> dict[str, Any]:
-        """What produced a result: the alias and every parameter value."""
-        return {"defense": self.alias, "family": self.family, **self.params.model_dump(mode="json")}
+    kind: ClassVar[DefenseKind] = "training"
 
     @abstractmethod
     def prepare(self, inputs: DefenseInputs) -> DefensePlan:
@@ -121,24 +145,120 @@ class DetectorParams(Params):
                               "(the defender's assumed attack size)")
 
 
-class UserDetector(TrainingDefense):
-    """A detector scores every training user once; the ``flag_share`` most suspicious users are
-    removed from training (loss weight 0). Subclasses implement :meth:`score_users`."""
+class Detector(TrainingDefense):
+    """Kind ``detector``: scores every training user once (:meth:`score_users`); the users
+    :meth:`flag_users` picks (by default the ``flag_share`` most suspicious) are removed from
+    training (loss weight 0). ``diagnostics`` (set by :meth:`score_users`) joins the fit's info."""
 
+    kind: ClassVar[DefenseKind] = "detector"
     family: ClassVar[str] = "detector"
     Params: ClassVar[type[Params]] = DetectorParams
+
+    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
+        self.diagnostics: dict[str, Any] = {}
 
     @abstractmethod
     def score_users(self, inputs: DefenseInputs) -> np.ndarray:
         """Suspicion per training user (higher = more likely fake), shape [len(inputs.train)]."""
 
+    def flag_users(self, scores: np.ndarray) -> np.ndarray:
+        """The users acted on: the ``flag_share`` highest scores."""
+        return flag_top(scores, self.params.flag_share)
+
     def prepare(self, inputs: DefenseInputs) -> DefensePlan:
         scores = np.asarray(self.score_users(inputs), dtype=np.float64)
         if scores.shape != (len(inputs.train),):
             raise RuntimeError(f"defenses.{self.alias}: {scores.shape} scores for {len(inputs.train)} training users")
-        flagged = flag_top(scores, self.params.flag_share)
+        flagged = self.flag_users(scores)
         return DefensePlan(hooks=[StaticWeights((~flagged).astype(np.float32))], detection=Detection(scores, flagged),
-                           info={"removed_users": int(flagged.sum())})
+                           info={**self.diagnostics, "removed_users": int(flagged.sum())})
+
+
+UserDetector = Detector  # the name plugins written before the defense kinds use
+
+
+class ServingDefense(Defense):
+    """Kind ``serving``: middleware between the victim and everyone it serves. :meth:`wrap`
+    returns what callers reach instead: for a recommender, a
+    :class:`~redteam.serving.port.Recommender` (subclass :class:`redteam.serving.middleware.Middleware`);
+    for an LLM ranker (``victim_family = "ranker"``), an object with the ranker's ``rank``.
+    ``rng`` is the defense's own generator for one served session (randomised defenses draw from it)."""
+
+    kind: ClassVar[DefenseKind] = "serving"
+    family: ClassVar[str] = "serving"
+
+    @abstractmethod
+    def wrap(self, inner: Any, rng: np.random.Generator) -> Any:
+        """The defended service in front of ``inner``."""
+
+
+class TextDefenseParams(Params):
+    quantile: float = Field(0.99, gt=0, le=1, description="threshold = margin * this quantile of the clean "
+                            "reference texts' scores (about 1 - quantile of clean texts get flagged)")
+    margin: float = Field(1.0, gt=0, description="multiplier of the reference quantile (> 1: fewer false positives)")
+
+
+class TextDefense(Defense):
+    """Kind ``text``: flags suspicious item texts before they reach a ranker's prompt. Verb:
+    :meth:`flag` (after :meth:`calibrate` on clean texts; subclasses implement :meth:`score`).
+    ``threshold`` is None until :meth:`calibrate` ran. Rule: see :mod:`defenses.text_filters`."""
+
+    kind: ClassVar[DefenseKind] = "text"
+    family: ClassVar[str] = "text"
+    victim_family: ClassVar[str] = "ranker"
+    Params: ClassVar[type[Params]] = TextDefenseParams
+
+    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
+        self.threshold: float | None = None
+        self.reference_scores: np.ndarray | None = None
+        self._reference_texts: frozenset[str] = frozenset()
+
+    @abstractmethod
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """float64 suspicion per text, shape ``[len(texts)]``: higher = more suspicious."""
+
+    def calibrate(self, reference_texts: Sequence[str]) -> "TextDefense":
+        """Set ``threshold = margin * quantile(scores of reference_texts)``; returns self.
+
+        ``reference_texts``: texts trusted to be clean, disjoint from those later used to measure
+        the false-positive rate.
+        """
+        texts = [str(t) for t in reference_texts]
+        if not texts:
+            raise ValueError(f"defenses.{self.alias}: calibrate needs at least one reference text")
+        scores = self._checked_scores(texts)
+        self.reference_scores = scores
+        self.threshold = float(self.params.margin * np.quantile(scores, self.params.quantile))
+        self._reference_texts = frozenset(texts)
+        return self
+
+    @property
+    def calibrated(self) -> bool:
+        return self.threshold is not None
+
+    def flag_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Boolean array: ``scores > threshold`` (RuntimeError before :meth:`calibrate`)."""
+        if self.threshold is None:
+            raise RuntimeError(f"defenses.{self.alias}: not calibrated; call calibrate(reference_texts) with clean "
+                               "texts before flag()")
+        return np.asarray(scores, dtype=np.float64) > self.threshold
+
+    def flag(self, texts: Sequence[str]) -> list[bool]:
+        """One bool per text: its score is above the calibrated threshold."""
+        if self.threshold is None:  # fail before spending time on scoring
+            self.flag_scores(np.zeros(0))
+        return [bool(f) for f in self.flag_scores(self._checked_scores(texts))]
+
+    def _checked_scores(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        scores = np.asarray(self.score(texts), dtype=np.float64)
+        if scores.shape != (len(texts),):
+            raise RuntimeError(f"defenses.{self.alias}: {scores.shape} scores for {len(texts)} texts")
+        if np.isnan(scores).any():
+            raise RuntimeError(f"defenses.{self.alias}: NaN scores")
+        return scores
 
 
 def flag_top(scores: np.ndarray, share: float) -> np.ndarray:

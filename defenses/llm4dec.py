@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from defenses.base import DefenseInputs, DefensePlan, Detection, StaticWeights, TrainingDefense
+from defenses.base import DefenseInputs, Detector
 from defenses.simulation import SimulatedFraud, simulate_fakes
 from redteam.lm import LMConfig
 from redteam.params import Params
@@ -38,14 +38,14 @@ class LLM4DecParams(Params):
     threshold: float = Field(0.5, gt=0, lt=1, description="users above this probability are removed")
 
 
-class LLM4Dec(TrainingDefense):
+class LLM4Dec(Detector):
     """MLP fraud detector on language-model user embeddings, hard removal."""
 
     alias: ClassVar[str] = "llm4dec"
-    family: ClassVar[str] = "detector"
     Params: ClassVar[type[LLM4DecParams]] = LLM4DecParams
 
-    def prepare(self, inputs: DefenseInputs) -> DefensePlan:
+    def score_users(self, inputs: DefenseInputs) -> np.ndarray:
+        """P(fake) of each training user from an MLP trained on the defender's simulated fakes."""
         from defenses.lm_users import user_embeddings
 
         p = self.params
@@ -53,11 +53,11 @@ class LLM4Dec(TrainingDefense):
         vectors, lm_info = user_embeddings(inputs, [*inputs.train, *simulated], p.lm, where=f"defenses.{self.alias}")
         n = len(inputs.train)
         labels = np.concatenate([np.zeros(n), np.ones(len(simulated))]).astype(np.float32)
-        probs = train_and_score(vectors, labels, p, seed=inputs.seed)[:n]
-        flagged = probs > p.threshold
-        return DefensePlan(hooks=[StaticWeights((~flagged).astype(np.float32))], detection=Detection(probs, flagged),
-                           info={"simulated_fakes": len(simulated), "simulated_with": p.simulate.attack,
-                                 "removed_users": int(flagged.sum()), "language_model": lm_info})
+        self.diagnostics = {"simulated_fakes": len(simulated), "simulated_with": p.simulate.attack, "language_model": lm_info}
+        return train_and_score(vectors, labels, p, seed=inputs.seed)[:n]
+
+    def flag_users(self, scores: np.ndarray) -> np.ndarray:
+        return scores > self.params.threshold
 
 
 def train_and_score(x: np.ndarray, y: np.ndarray, p: LLM4DecParams, *, seed: int) -> np.ndarray:

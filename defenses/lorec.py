@@ -203,7 +203,7 @@ class LoRecHook:
         t0 = time.perf_counter()
         model = state.victim.model
         if self.calibrator is None:
-            width = 2 * model.item_emb.weight.shape[1]
+            width = 2 * model.hidden_size
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive_seed(self.inputs.seed, "lorec", "init"))
                 self.calibrator = Calibrator(width, heads=self.p.heads, layers=self.p.layers,
@@ -242,7 +242,7 @@ class LoRecHook:
 
         seqs = left_pad([self.sequences[u] for u in users], self.inputs.max_len)
         with torch.no_grad():
-            feats = torch.cat([model.item_emb(seqs), model.encode(seqs)], -1)
+            feats = torch.cat([model.embed_items(seqs), model.encode(seqs)], -1)
         return feats, seqs == 0
 
     def _calibrator_pass(self, model: Any) -> None:

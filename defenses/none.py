@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from defenses.base import Defense, DefenseKind
 from redteam.params import Params
 
 
@@ -9,11 +12,11 @@ class NoDefenseParams(Params):
     pass
 
 
-class NoDefense:
-    """No defense: the victim is trained and served as is."""
+class NoDefense(Defense):
+    """No defense: the victim is trained and served as is (every stage accepts it)."""
 
-    alias = "none"
+    alias: ClassVar[str] = "none"
+    kind: ClassVar[DefenseKind] = "none"
+    family: ClassVar[str] = "none"
+    victim_family: ClassVar[str] = "any"
     Params = NoDefenseParams
-
-    def __init__(self, params: NoDefenseParams | None = None) -> None:
-        self.params = params or NoDefenseParams()

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from defenses.base import ServingDefense
 from redteam.catalog import Product
 from redteam.params import Params
 from victims.ranker_base import order_by_scores
@@ -28,18 +29,16 @@ class OrderAveragingParams(Params):
     orders: int = Field(3, ge=2, description="random catalog orders per request")
 
 
-class OrderAveraging:
+class OrderAveraging(ServingDefense):
     """Serve the mean rank over several random catalog orders."""
 
     alias: ClassVar[str] = "order_averaging"
     family: ClassVar[str] = "ranker"
+    victim_family: ClassVar[str] = "ranker"
     Params = OrderAveragingParams
 
-    def __init__(self, params: OrderAveragingParams | None = None, **overrides: Any) -> None:
-        self.params = self.Params.merged(params, overrides)
-
-    def wrap(self, ranker: Any, rng: np.random.Generator) -> "OrderAveragedRanker":
-        return OrderAveragedRanker(ranker, self.params.orders, rng)
+    def wrap(self, inner: Any, rng: np.random.Generator) -> "OrderAveragedRanker":
+        return OrderAveragedRanker(inner, self.params.orders, rng)
 
     def identifier(self) -> dict[str, Any]:
         return {"defense": self.alias, **self.params.model_dump(mode="json")}

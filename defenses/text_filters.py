@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -47,89 +46,13 @@ from pydantic import Field
 
 from redteam.errors import ConfigError
 from redteam.lm import LanguageModel, LMConfig, smollm2_config
+from defenses.base import TextDefense, TextDefenseParams
 from redteam.params import Params
 
 __all__ = [
     "NonWordFilter", "PerplexityFilter", "PerplexityFilterParams", "TextDefense", "TextDefenseParams",
     "is_word", "nonword_share", "text_detection_metrics", "windowed_perplexity",
 ]  # fmt: skip
-
-
-# ----------------------------------------------------------------------------------- base
-
-
-class TextDefenseParams(Params):
-    quantile: float = Field(0.99, gt=0, le=1, description="threshold = margin * this quantile of the clean "
-                            "reference texts' scores (about 1 - quantile of clean texts get flagged)")
-    margin: float = Field(1.0, gt=0, description="multiplier of the reference quantile (> 1: fewer false positives)")
-
-
-class TextDefense(ABC):
-    """Flags suspicious texts: ``calibrate`` on clean texts, then ``score`` / ``flag``.
-
-    ``alias``, ``family = "text"``, declared ``Params`` (``quantile``, ``margin``);
-    ``threshold`` is None until :meth:`calibrate` ran.
-    """
-
-    alias: ClassVar[str]
-    family: ClassVar[str] = "text"
-    Params: ClassVar[type[Params]] = TextDefenseParams
-
-    def __init__(self, params: Params | None = None, **overrides: Any) -> None:
-        given = params.model_dump() if params is not None else {}
-        self.params = self.Params(**{**given, **overrides})
-        self.threshold: float | None = None
-        self.reference_scores: np.ndarray | None = None
-        self._reference_texts: frozenset[str] = frozenset()
-
-    def identifier(self) -> dict[str, Any]:
-        """What produced a result: the alias, the family and every parameter value."""
-        return {"defense": self.alias, "family": self.family, **self.params.model_dump(mode="json")}
-
-    @abstractmethod
-    def score(self, texts: Sequence[str]) -> np.ndarray:
-        """float64 suspicion per text, shape ``[len(texts)]``: higher = more suspicious."""
-
-    def calibrate(self, reference_texts: Sequence[str]) -> "TextDefense":
-        """Set ``threshold = margin * quantile(scores of reference_texts)``; returns self.
-
-        ``reference_texts``: texts trusted to be clean, disjoint from those later used to measure
-        the false-positive rate.
-        """
-        texts = [str(t) for t in reference_texts]
-        if not texts:
-            raise ValueError(f"defenses.{self.alias}: calibrate needs at least one reference text")
-        scores = self._checked_scores(texts)
-        self.reference_scores = scores
-        self.threshold = float(self.params.margin * np.quantile(scores, self.params.quantile))
-        self._reference_texts = frozenset(texts)
-        return self
-
-    @property
-    def calibrated(self) -> bool:
-        return self.threshold is not None
-
-    def flag_scores(self, scores: np.ndarray) -> np.ndarray:
-        """Boolean array: ``scores > threshold`` (RuntimeError before :meth:`calibrate`)."""
-        if self.threshold is None:
-            raise RuntimeError(f"defenses.{self.alias}: not calibrated; call calibrate(reference_texts) with clean "
-                               "texts before flag()")
-        return np.asarray(scores, dtype=np.float64) > self.threshold
-
-    def flag(self, texts: Sequence[str]) -> list[bool]:
-        """One bool per text: its score is above the calibrated threshold."""
-        if self.threshold is None:  # fail before spending time on scoring
-            self.flag_scores(np.zeros(0))
-        return [bool(f) for f in self.flag_scores(self._checked_scores(texts))]
-
-    def _checked_scores(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        scores = np.asarray(self.score(texts), dtype=np.float64)
-        if scores.shape != (len(texts),):
-            raise RuntimeError(f"defenses.{self.alias}: {scores.shape} scores for {len(texts)} texts")
-        if np.isnan(scores).any():
-            raise RuntimeError(f"defenses.{self.alias}: NaN scores")
-        return scores
 
 
 def text_detection_metrics(defense: TextDefense, *, attack_texts: Sequence[str], clean_texts: Sequence[str]) -> dict[str, float]:

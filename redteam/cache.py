@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,7 +23,7 @@ import redteam
 from redteam.errors import DataError
 
 T = TypeVar("T")
-CODE_DIRS = ("victims", "redteam/training.py")
+CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py")
 
 
 def default_cache_dir() -> Path:
@@ -79,17 +80,19 @@ class ModelCache:
         save: Callable[[T, Path], None],
         load: Callable[[Path], T],
     ) -> tuple[T, dict[str, Any], bool]:
-        """(object, info, loaded_from_cache). ``create`` returns the object and JSON-able info."""
+        """(object, info, loaded_from_cache). ``create`` returns the object and JSON-able info.
+
+        A corrupt entry (unreadable info.json, or a ``load`` that raises DataError) is reported
+        with one warning line on stderr and retrained; the new entry replaces it.
+        """
         path = self.entry(label, key)
         if self.enabled and self.read and (path / "info.json").exists():
             try:
-                info = json.loads((path / "info.json").read_text())
-            except json.JSONDecodeError:
-                raise DataError(f"corrupt cache entry {path / 'info.json'}: delete {path} or run with --no-cache") from None
-            try:
+                info = self._read_info(path)
                 return load(path), info, True
             except DataError as exc:
-                raise DataError(f"corrupt cache entry {path}: {exc}; delete it or run with --no-cache") from None
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                sys.stderr.write(f"warning: corrupt cache entry {path} ({reason}); retraining\n")
         obj, info = create()
         if self.enabled:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -104,3 +107,15 @@ class ModelCache:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
         return obj, info, False
+
+    @staticmethod
+    def _read_info(path: Path) -> dict[str, Any]:
+        """An entry's info.json as a mapping; DataError if it cannot be read or parsed."""
+        file = path / "info.json"
+        try:
+            info = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise DataError(f"{file.name}: {exc}") from None
+        if not isinstance(info, dict):
+            raise DataError(f"{file.name}: holds a {type(info).__name__}, not a mapping")
+        return info

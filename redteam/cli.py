@@ -1,6 +1,12 @@
 """The ``redteam`` command: run scenarios, list components, fetch data.
 
-Exit codes: 0 every gate held; 1 a gate failed; 2 usage, configuration or data error.
+Exit codes:
+
+* 0: every gate held (or the command succeeded);
+* 1: a gate failed (``run``), or a regression was found (``compare --fail-on-regression``);
+* 2: a usage, configuration or data error, reported as one line ``error: ...``;
+* 3: an internal error (a bug in the engine or a component): one line ``internal error: ...``
+  naming the file under ``<cache dir>/tracebacks/`` that holds the full traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from redteam.errors import RedteamError
+from redteam.limits import MAX_BOOTSTRAP
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Red-team sequential recommenders.")
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -116,7 +123,7 @@ def compare(
     fail_on: Annotated[Optional[list[str]], typer.Option(
         "--fail-on-regression", metavar="METRIC",
         help="exit 1 when METRIC got significantly worse in any row of both runs (repeatable)")] = None,
-    bootstrap: Annotated[int, typer.Option(min=1, help="bootstrap resamples per delta")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=1, max=MAX_BOOTSTRAP, help="bootstrap resamples per delta")] = 1000,
     confidence: Annotated[Optional[float], typer.Option(min=0.5, max=0.9999, help="CI level (default: run B's eval.confidence)")] = None,
     changed: Annotated[bool, typer.Option("--changed", help="list only significant changes")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no output; the exit code says it")] = False,
@@ -233,6 +240,7 @@ def data_info(
 
 
 def main() -> None:
+    """Entry point: run the app and turn every outcome into one of the documented exit codes."""
     try:
         code = app(standalone_mode=False)  # returns the code of a raised typer.Exit in this mode
     except RedteamError as exc:
@@ -243,13 +251,59 @@ def main() -> None:
     except typer.Abort:
         sys.stderr.write("aborted\n")
         sys.exit(130)
-    except Exception as exc:  # usage errors (click's, or the click typer >= 0.2x bundles)
-        if any(cls.__name__ == "ClickException" for cls in type(exc).__mro__):
+    except Exception as exc:
+        if _is_usage_error(exc):
             exc.show()
             sys.exit(2)
-        raise
+        sys.stderr.write(_internal_error_line(exc, _save_traceback(exc)) + "\n")
+        sys.exit(3)
     if isinstance(code, int) and not isinstance(code, bool) and code:
         sys.exit(code)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's usage errors (or those of the click copy newer typers bundle): exit 2 as today."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
+def _traceback_dirs() -> list[Path]:
+    """Where traceback files go, in order of preference: the cache, then the system temp dir."""
+    import tempfile
+
+    from redteam.cache import default_cache_dir
+
+    return [default_cache_dir() / "tracebacks", Path(tempfile.gettempdir()) / "redteam-tracebacks"]
+
+
+def _save_traceback(exc: BaseException) -> Path | str:
+    """Write ``exc``'s full traceback to a new file named by UTC time and pid; its path, or the
+    reason no folder could take it."""
+    import os
+    import traceback
+    from datetime import datetime, timezone
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    reason = "no folder to write it to"
+    for folder in _traceback_dirs():
+        file = folder / f"{stamp}-{os.getpid()}.txt"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            file.write_text(f"redteam {' '.join(sys.argv[1:])}\n\n{text}", encoding="utf-8")
+            return file
+        except OSError as err:
+            reason = f"cannot write {file}: {err.strerror or err}"
+    return reason
+
+
+def _internal_error_line(exc: BaseException, saved: Path | str) -> str:
+    """``internal error: Type: first line of the message (traceback: path)``, one line."""
+    lines = str(exc).strip().splitlines()
+    message = lines[0] if lines else ""
+    if len(message) > 300:
+        message = message[:297] + "..."
+    where = f"traceback: {saved}" if isinstance(saved, Path) else f"traceback not saved: {saved}"
+    return f"internal error: {type(exc).__name__}{': ' + message if message else ''} ({where})"
 
 
 if __name__ == "__main__":

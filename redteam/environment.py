@@ -28,10 +28,15 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def default_threads() -> int:
+    """The torch thread count used when none is configured: all cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def configure_threads(threads: int | None) -> int:
-    """Set torch's intra-op threads (default: all cores, at most 4) and return the number used."""
+    """Set torch's intra-op threads (default: :func:`default_threads`) and return the number used."""
     import torch
 
-    n = threads or max(1, min(4, os.cpu_count() or 1))
+    n = threads or default_threads()
     torch.set_num_threads(n)
     return n

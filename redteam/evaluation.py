@@ -35,6 +35,11 @@ def ranking_values(
         return scores
 
     ranks = rank_in_batches(scored, histories, targets, exclude_history=exclude_history)
+    return values_at(ranks, ks)
+
+
+def values_at(ranks: np.ndarray, ks: list[int]) -> dict[str, np.ndarray]:
+    """Per-user HR@K, NDCG@K and MRR@K from 0-based ranks, for every K."""
     out: dict[str, np.ndarray] = {}
     for k in ks:
         out[f"hr@{k}"] = hit_rate(ranks, k)
@@ -57,3 +62,40 @@ def protocol(*, n_items: int, n_users: int, ks: list[int], exclude_history: bool
         "seeds": seeds,
         "ci": f"{int(confidence * 100)}% percentile bootstrap over users, {bootstrap} resamples",
     }
+
+
+def recommender_ranking_values(recommender: object, histories: list[np.ndarray], targets: np.ndarray, *,
+                               ks: list[int], exclude_history: bool = False) -> dict[str, np.ndarray]:
+    """:func:`ranking_values` for any recommender: a full ranking when it offers the full-scoring
+    capability, else from its top-k lists (HR/NDCG/MRR@K for K up to its list length)."""
+    from redteam.serving.port import full_scorer
+
+    score_fn = full_scorer(recommender)
+    if score_fn is not None:
+        return ranking_values(score_fn, histories, targets, ks=ks, exclude_history=exclude_history)
+    return topk_ranking_values(recommender, histories, targets, ks=ks, exclude_history=exclude_history)
+
+
+def topk_ranking_values(recommender: object, histories: list[np.ndarray], targets: np.ndarray, *, ks: list[int],
+                        exclude_history: bool = False, batch: int = 512) -> dict[str, np.ndarray]:
+    """HR/NDCG/MRR@K from the recommender's returned lists: a target past the list is a miss.
+    With ``exclude_history`` the user's own items are dropped from the list before ranking."""
+    from redteam.errors import ConfigError
+
+    max_k = int(getattr(recommender, "max_k"))
+    kmax = max(ks)
+    if kmax > max_k:
+        raise ConfigError(f"eval.k: {kmax} is longer than the lists this victim returns ({max_k}); "
+                          "a top-k-only victim is evaluated at K up to its list length")
+    asked = max_k if exclude_history else kmax
+    ranks = np.empty(len(histories), dtype=np.int64)
+    miss = np.iinfo(np.int64).max // 2
+    for start in range(0, len(histories), batch):
+        chunk = histories[start : start + batch]
+        lists = recommender.recommend(chunk, asked).items
+        for row, (h, items) in enumerate(zip(chunk, lists)):
+            if exclude_history:
+                items = items[~np.isin(items, h)]
+            hit = np.flatnonzero(items[:kmax] == targets[start + row])
+            ranks[start + row] = int(hit[0]) if hit.size else miss
+    return values_at(ranks, ks)

@@ -1,8 +1,10 @@
 """What an attack is granted: the black-box API handle and only what its threat model allows.
 
 An attack never receives the victim object, the full training data or the evaluation users.
-The runner builds one :class:`Knowledge` per (victim, attack, seed); the attack's own
-randomness comes from :attr:`Knowledge.seed`, derived independently of the victim's seed.
+The stages build one :class:`Knowledge` per (victim, attack, seed) with
+:meth:`redteam.stages.context.RunContext.knowledge`; the attack's own randomness comes from
+:attr:`Knowledge.seed`, derived independently of the victim's seed. Arrays are read-only copies:
+an attack that writes into them gets a ValueError, never a changed dataset.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from redteam.api import BlackBoxAPI
+from redteam.serving.metered import MeteredEndpoint
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Knowledge:
     ``surrogate_source`` says which.
     """
 
-    api: BlackBoxAPI
+    api: MeteredEndpoint
     n_items: int
     seed: int
     few_shot: tuple[np.ndarray, ...] = ()

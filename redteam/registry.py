@@ -50,6 +50,23 @@ REGISTRY: dict[str, dict[str, str]] = {
 }
 
 
+# Attack family -> the stage that runs its attacks (a new family: one stage module + one line here).
+STAGES: dict[str, str] = {
+    "extraction": "redteam.stages.extraction:ExtractionStage",
+    "poisoning": "redteam.stages.poisoning:PoisoningStage",
+    "sts": "redteam.stages.text_ranking:TextRankingStage",
+}
+
+
+def resolve_stage(family: str, *, where: str = "attacks") -> Any:
+    """The stage class that runs attacks of ``family``; ConfigError if no stage runs it."""
+    if family not in STAGES:
+        raise ConfigError(f"{where}: no stage runs attacks of the '{family}' family (known: {', '.join(sorted(STAGES))}); "
+                          "register one in redteam.registry.STAGES")
+    module_name, _, attr = STAGES[family].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def register(kind: Kind, alias: str, target: str) -> None:
     """Add a component: ``register("attacks", "my.attack", "mypkg.attack:MyAttack")``."""
     REGISTRY[kind][alias] = target

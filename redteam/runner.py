@@ -1,4 +1,10 @@
-"""One scenario run: data -> victims -> (attacks x defenses) -> scores -> results + gates."""
+"""One scenario run: data -> victims -> stages (attack families, in dependency order) -> results + gates.
+
+The runner names no attack family: each attack's ``family`` resolves to a registered stage
+(:data:`redteam.registry.STAGES`), stages are ordered from what they produce and consume, and
+every stage runs its attacks against each trained victim. Text-ranking scenarios (victims that
+are LLM rankers, never trained) run their stage's paired evaluation instead.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +13,26 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from redteam.cache import ModelCache
-from redteam.data.dataset import LeaveOneOutSplit, SequenceDataset
-from redteam.errors import ConfigError
+from redteam.data.dataset import LeaveOneOutSplit
 from redteam.environment import configure_threads, environment_info
-from redteam.evaluation import protocol, ranking_values
+from redteam.errors import ComponentError, InternalError, RedteamError
+from redteam.evaluation import protocol
 from redteam.events import EventLog
 from redteam.gates import evaluate_gates
 from redteam.progress import Reporter
 from redteam.results import RowTable, write_per_user
 from redteam.scenario import ComponentSpec, Scenario
 from redteam.seeding import numpy_rng
-
-
-@dataclass
-class RunContext:
-    """What every stage of a run can see (attacks receive a narrower Knowledge object)."""
-
-    scenario: Scenario
-    dataset: SequenceDataset
-    split: LeaveOneOutSplit
-    test_users: np.ndarray
-    cache: ModelCache
-    events: EventLog
-    reporter: Reporter
-    few_shot_users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    rows: RowTable = field(default_factory=RowTable)
-    timings: dict[str, float] = field(default_factory=dict)
-    curves: list[dict[str, Any]] = field(default_factory=list)
-    victim_top: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-    artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # run-dir path -> writer
-    surrogates: dict[tuple[str, int, int, str], Any] = field(default_factory=dict)  # (victim, seed, attack seed, label) -> stolen model
-    poisoning: dict[str, Any] = field(default_factory=dict)  # the poisoning stage's per-run state (targets, clean exposure)
+from redteam.stages.base import Stage, order_stages
+from redteam.stages.context import RunContext, Target
+from redteam.stages.victim import train_victim
 
 
 @dataclass
@@ -54,15 +42,8 @@ class RunOutcome:
     exit_code: int
 
 
-def run_scenario(
-    scenario: Scenario,
-    *,
-    reporter: Reporter,
-    use_cache: bool | None = None,
-    out_root: Path | None = None,
-) -> RunOutcome:
-    from redteam.data.registry import load_dataset
-
+def run_scenario(scenario: Scenario, *, reporter: Reporter, use_cache: bool | None = None,
+                 out_root: Path | None = None) -> RunOutcome:
     threads = configure_threads(scenario.runtime.threads)
     events = EventLog()
     events.emit("run_started", scenario=scenario.name, threads=threads)
@@ -70,42 +51,42 @@ def run_scenario(
         return run_text_scenario(scenario, reporter=reporter, events=events, threads=threads, out_root=out_root)
     started = time.perf_counter()
     with reporter.session():
-        with reporter.stage(f"load data: {scenario.dataset.name}") as stage:
-            dataset = load_dataset(scenario.dataset, seed=scenario.seed)
-            split = LeaveOneOutSplit.of(dataset)
-            stage.update(status=f"{dataset.n_users} users, {dataset.n_items} items")
-        events.emit("data_loaded", **dataset.summary())
-        few_shot_users = attacker_users(scenario, dataset.n_users)
-        test_users = np.setdiff1d(split.eval_users, few_shot_users)
-        if scenario.eval.max_users is not None and scenario.eval.max_users < len(test_users):
-            pick = numpy_rng(scenario.seed, "eval-users").choice(len(test_users), scenario.eval.max_users, replace=False)
-            test_users = np.sort(test_users[pick])
-        cache_on = scenario.runtime.cache if use_cache is None else use_cache
-        ctx = RunContext(
-            scenario=scenario, dataset=dataset, split=split, test_users=test_users,
-            cache=ModelCache(scenario.runtime.cache_dir, enabled=cache_on), events=events, reporter=reporter,
-            few_shot_users=few_shot_users,
-        )
+        ctx = load_context(scenario, reporter=reporter, events=events, use_cache=use_cache)
         ctx.timings["data_seconds"] = time.perf_counter() - started
-        attacks = order_attacks(scenario.attacks)
-        if any(family_of(a) == "poisoning" for a in attacks):
-            from redteam.poisoning_stage import prepare
-
-            prepare(ctx)  # draw (or look up) the targets before any training: a bad id fails fast
+        stages = build_stages(ctx)
+        for stage, _ in stages:
+            stage.prepare()  # before any training: a bad setting fails fast
         for seed in scenario.run_seeds:
             for spec in scenario.victims:
-                victim = run_victim(ctx, spec, seed)
-                for attack in attacks:
-                    for attack_seed in scenario.attack_seeds_for(seed):
-                        run_attack(ctx, victim, spec.label(), attack, seed, attack_seed)
+                target = train_victim(ctx, spec, seed)
+                for stage, attacks in stages:
+                    for attack in attacks:
+                        for attack_seed in scenario.attack_seeds_for(seed):
+                            run_attack(stage, target, attack, attack_seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
-    results = assemble_results(ctx, threads=threads)
-    results["gates"] = evaluate_gates(scenario.gates, results["rows"])
-    failed = [g for g in results["gates"] if not g["held"]]
-    events.emit("run_finished", seconds=ctx.timings["total_seconds"], gates_failed=len(failed))
-    ctx.artifacts["per_user.npz"] = lambda path: write_per_user(ctx.rows, path)
-    out_dir = write_run(scenario, results, events, out_root=out_root, artifacts=ctx.artifacts)
-    return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
+    results = assemble_results(ctx, [s for s, _ in stages], threads=threads)
+    return finish(scenario, results, events, out_root=out_root,
+                  artifacts={**ctx.artifacts, "per_user.npz": lambda path: write_per_user(ctx.rows, path)})
+
+
+def load_context(scenario: Scenario, *, reporter: Reporter, events: EventLog, use_cache: bool | None) -> RunContext:
+    """The dataset, its split, the attacker's few-shot users and the evaluation users."""
+    from redteam.data.registry import load_dataset
+
+    with reporter.stage(f"load data: {scenario.dataset.name}") as stage:
+        dataset = load_dataset(scenario.dataset, seed=scenario.seed)
+        split = LeaveOneOutSplit.of(dataset)
+        stage.update(status=f"{dataset.n_users} users, {dataset.n_items} items")
+    events.emit("data_loaded", **dataset.summary())
+    few_shot_users = attacker_users(scenario, dataset.n_users)
+    test_users = np.setdiff1d(split.eval_users, few_shot_users)
+    if scenario.eval.max_users is not None and scenario.eval.max_users < len(test_users):
+        pick = numpy_rng(scenario.seed, "eval-users").choice(len(test_users), scenario.eval.max_users, replace=False)
+        test_users = np.sort(test_users[pick])
+    cache_on = scenario.runtime.cache if use_cache is None else use_cache
+    return RunContext(scenario=scenario, dataset=dataset, split=split, test_users=test_users,
+                      cache=ModelCache(scenario.runtime.cache_dir, enabled=cache_on), events=events, reporter=reporter,
+                      few_shot_users=few_shot_users)
 
 
 def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
@@ -120,74 +101,37 @@ def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
     return np.sort(numpy_rng(scenario.seed, "few-shot-users").choice(n_users, count, replace=False))
 
 
-def family_of(spec: ComponentSpec) -> str:
-    from redteam.registry import resolve
+def build_stages(ctx: RunContext) -> list[tuple[Stage, list[ComponentSpec]]]:
+    """One stage per attack family of the scenario, producers before consumers, each with its
+    attacks in scenario order."""
+    from redteam.registry import resolve, resolve_stage
 
-    return resolve("attacks", spec.name).family
-
-
-def order_attacks(attacks: list[ComponentSpec]) -> list[ComponentSpec]:
-    """Scenario order, except that poisoning attacks run last: they may use a surrogate that an
-    extraction attack of the same scenario steals first."""
-    return sorted(attacks, key=lambda spec: family_of(spec) == "poisoning")
-
-
-def run_attack(ctx: RunContext, victim: Any, victim_label: str, spec: ComponentSpec, seed: int, attack_seed: int) -> None:
-    """One attack against one trained victim; ``attack_seed`` roots the attacker's randomness."""
-    family = family_of(spec)
-    if family == "extraction":
-        from redteam.extraction_stage import run_extraction
-
-        run_extraction(ctx, victim, victim_label, spec, seed, attack_seed)
-    elif family == "poisoning":
-        from redteam.poisoning_stage import run_poisoning
-
-        run_poisoning(ctx, victim, victim_label, spec, seed, attack_seed)
-    else:
-        raise ConfigError(f"attacks: no runner stage for the '{family}' family yet ({spec.name})")
+    by_family: dict[str, list[ComponentSpec]] = {}
+    for spec in ctx.scenario.attacks:
+        by_family.setdefault(resolve("attacks", spec.name).family, []).append(spec)
+    classes = {family: resolve_stage(family) for family in by_family}
+    return [(cls(ctx), by_family[cls.family]) for cls in order_stages(list(classes.values()))]
 
 
-def run_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Any:
-    """Train (or load) one victim for one seed and score its clean accuracy."""
-    from redteam.fitting import fit_victim
-
-    label = spec.label()
-    split = ctx.split
-    valid = (split.valid_histories(), split.valid_targets())
-    epochs = int(spec.options.get("epochs", 0)) or None
-    with ctx.reporter.stage(f"train {label} (seed {seed})", total=epochs) as stage:
-        def progress(epoch: int, total: int, metrics: dict[str, float]) -> None:
-            stage.update(completed=epoch, total=total,
-                         status=f"valid NDCG@10 {metrics.get('valid_ndcg@10', float('nan')):.4f}")
-            ctx.events.emit("epoch", victim=label, seed=seed, **metrics)
-
-        t0 = time.perf_counter()
-        victim, info, cached = fit_victim(
-            spec, train=split.train, valid=valid, n_items=ctx.dataset.n_items, seed=seed,
-            cache=ctx.cache, progress=progress,
-        )
-        stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
-    ctx.events.emit("victim_ready", victim=label, seed=seed, cached=cached, seconds=time.perf_counter() - t0)
-    with ctx.reporter.stage(f"evaluate {label}") as stage:
-        values = ranking_values(
-            victim.score, split.test_histories(ctx.test_users), split.test_targets(ctx.test_users),
-            ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history,
-        )
-    row = ctx.rows.row(ctx.dataset.name, label)
-    for metric, per_user in values.items():
-        row.add(metric, per_user)
-    row.info.setdefault("fit", []).append({"seed": seed, "cached": cached, **{
-        k: info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")}})
-    return victim
+def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
+    """One attack with one attacker seed; a component's failure becomes a ComponentError naming it."""
+    try:
+        stage.attack(target, spec, attack_seed)
+    except (RedteamError, InternalError):
+        raise
+    except Exception as exc:
+        raise ComponentError(f"attacks.{spec.label()} against {target.label} (seed {target.seed}, attacker seed "
+                             f"{attack_seed}): {type(exc).__name__}: {exc}") from exc
 
 
 def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog, threads: int,
                       out_root: Path | None) -> RunOutcome:
-    """A scenario whose victims are text rankers: catalog -> STS attacks -> paired trials."""
-    from redteam.sts_stage import protocol_of, run_sts_scenario
+    """A scenario whose victims are text rankers: catalog -> text attacks -> paired trials."""
+    from redteam.stages.text_ranking import run_text_ranking
+    from redteam.stages.text_trials import protocol_of
 
     with reporter.session():
-        out = run_sts_scenario(scenario, reporter=reporter, events=events, threads=threads)
+        out = run_text_ranking(scenario, reporter=reporter, events=events)
     catalog = out["catalog"]
     results = {
         "scenario": scenario.model_dump(mode="json"),
@@ -202,10 +146,16 @@ def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLo
         "sts": out["summary"],
         "rankers": out["rankers"],
     }
+    return finish(scenario, results, events, out_root=out_root,
+                  artifacts={"per_user.npz": lambda path: write_per_user(out["rows"], path)})
+
+
+def finish(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out_root: Path | None,
+           artifacts: dict[str, Callable[[Path], None]]) -> RunOutcome:
+    """Evaluate the gates, write the run directory, and pick the exit code (1: a gate failed)."""
     results["gates"] = evaluate_gates(scenario.gates, results["rows"])
     failed = [g for g in results["gates"] if not g["held"]]
-    events.emit("run_finished", seconds=out["timings"]["total_seconds"], gates_failed=len(failed))
-    artifacts = {"per_user.npz": lambda path: write_per_user(out["rows"], path)}
+    events.emit("run_finished", seconds=results["timings"]["total_seconds"], gates_failed=len(failed))
     out_dir = write_run(scenario, results, events, out_root=out_root, artifacts=artifacts)
     return RunOutcome(results=results, out_dir=out_dir, exit_code=1 if failed else 0)
 
@@ -219,9 +169,12 @@ def aggregate_rows(rows: RowTable, sc: Scenario) -> list[dict[str, Any]]:
     } for row in rows]
 
 
-def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
+def assemble_results(ctx: RunContext, stages: list[Stage], *, threads: int) -> dict[str, Any]:
     sc = ctx.scenario
     rows = aggregate_rows(ctx.rows, sc)
+    sections: dict[str, Any] = {}
+    for stage in stages:
+        sections.update(stage.results())
     return {
         "scenario": sc.model_dump(mode="json"),
         "fingerprint": sc.fingerprint(),
@@ -236,7 +189,7 @@ def assemble_results(ctx: RunContext, *, threads: int) -> dict[str, Any]:
         "attacker": {"few_shot_users": int(len(ctx.few_shot_users)), "api": sc.api.model_dump(mode="json")},
         "rows": rows,
         "curves": ctx.curves,
-        **({"poisoning": ctx.poisoning["summary"]} if "summary" in ctx.poisoning else {}),
+        **sections,
     }
 
 

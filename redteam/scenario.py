@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from redteam.data.registry import DatasetConfig
 from redteam.errors import ConfigError
+from redteam.limits import Budget, Epochs, Items, Resamples, SafeName, Trials, Users, is_safe_name, unsafe_name_error
+from redteam.overrides import apply_override, describe_error
 from redteam.registry import Kind, did_you_mean, resolve
 
 
@@ -26,10 +28,21 @@ class Section(BaseModel):
 
 
 class ComponentSpec(BaseModel):
-    """``{name: alias, **params}``: params are checked against the component's declared Params."""
+    """``{name: alias, **params}``: params are checked against the component's declared Params.
+
+    ``name`` and an optional ``label`` become parts of file paths (cache entries, report rows),
+    so both must be safe names (see :mod:`redteam.limits`).
+    """
 
     model_config = ConfigDict(extra="allow")
-    name: str
+    name: SafeName
+
+    @model_validator(mode="after")
+    def _safe_label(self) -> "ComponentSpec":
+        label = self.options.get("label")
+        if label is not None and not is_safe_name(str(label) if isinstance(label, int) else label):
+            raise unsafe_name_error(type(self).__name__, "label", label)
+        return self
 
     @property
     def options(self) -> dict[str, Any]:
@@ -40,8 +53,8 @@ class ComponentSpec(BaseModel):
 
 
 class ApiConfig(Section):
-    topk: int = Field(100, ge=1, description="ids returned per query")
-    budget: int | None = Field(None, ge=0, description="total queries allowed (None = unlimited)")
+    topk: Items = Field(100, ge=1, description="ids returned per query")
+    budget: Budget | None = Field(None, ge=0, description="total queries allowed (None = unlimited)")
     expose_scores: bool = Field(False, description="return scores with ids")
     exclude_history: bool = Field(False, description="drop the query's own items from answers")
     batch_size: int = Field(512, ge=1, description="histories scored per forward pass")
@@ -75,7 +88,7 @@ class PoisoningConfig(Section):
         "random", description="target slots in a profile: random non-adjacent positions, evenly spaced ending on the target, or the last positions")
     target_share: float = Field(0.2, gt=0, le=0.5, description="share of each profile's items that are its target (at least one)")
     retrain: Literal["scratch", "finetune"] = Field("scratch", description="retrain the victim from scratch on real + fake profiles, or fine-tune the clean weights (a weaker setting)")
-    finetune_epochs: int = Field(10, ge=1, description="maximum epochs of retrain: finetune")
+    finetune_epochs: Epochs = Field(10, ge=1, description="maximum epochs of retrain: finetune")
     defend_clean: bool = Field(True, description="also train every defense on the clean training set (its own row: "
                                "clean-accuracy cost, real users flagged); false saves one retrain per defense and seed, "
                                "the defended poisoned rows still report clean accuracy")
@@ -115,18 +128,18 @@ class STSConfig(Section):
                 raise ValueError("targets: a product is named twice")
         return self
     heldout_share: float = Field(0.5, gt=0, lt=1, description="share of the requests kept out of optimisation for evaluation")
-    trials: int = Field(50, ge=1, description="evaluation trials per target: a held-out request and a random catalog order each")
-    seen_trials: int = Field(0, ge=0, description="extra trials on the optimisation requests (in-sample top-1 rate)")
+    trials: Trials = Field(50, ge=1, description="evaluation trials per target: a held-out request and a random catalog order each")
+    seen_trials: Trials = Field(0, ge=0, description="extra trials on the optimisation requests (in-sample top-1 rate)")
     competitors: int | None = Field(None, ge=1, description="products shown with the target per trial, drawn from the pool (None: the whole catalog)")
     reference_texts: int = Field(400, ge=10, description="real product texts for the text defenses: half calibrate, half measure false positives")
 
 
 class EvalConfig(Section):
     k: list[int] = Field(default_factory=lambda: [10, 50], description="cut-offs for HR/NDCG/MRR")
-    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
+    bootstrap: Resamples = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     confidence: float = Field(0.95, gt=0, lt=1)
     exclude_history: bool = Field(False, description="remove each user's history from their ranking")
-    max_users: int | None = Field(None, ge=1, description="evaluate a seeded sample of test users")
+    max_users: Users | None = Field(None, ge=1, description="evaluate a seeded sample of test users")
 
     @model_validator(mode="after")
     def _positive_k(self) -> "EvalConfig":
@@ -171,7 +184,7 @@ class RuntimeConfig(Section):
 
 
 class Scenario(Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: SafeName = Field(description="names the run directory: letters, digits and . _ - + @, not starting with '.' and without '..'")
     description: str = ""
     seed: int = 0
     seeds: list[int] | None = None
@@ -208,9 +221,13 @@ class Scenario(Section):
         return all(getattr(resolve("victims", v.name), "family", "") == "ranker" for v in self.victims)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes results (not output/runtime settings)."""
+        """Hash of everything that changes results: not output or runtime settings, except the
+        resolved torch thread count (threads change floating-point sums, hence numbers)."""
+        from redteam.environment import default_threads
+
         skip = {"output", "runtime", "description"} | (set() if self.ranks_text else {"catalog", "sts"})
         data = self.model_dump(mode="json", exclude=skip)
+        data["runtime"] = {"threads": self.runtime.threads or default_threads()}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -249,110 +266,6 @@ def build_scenario(raw: dict[str, Any], overrides: list[str] = (), *, source: st
     return scenario
 
 
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """``a.b.c=value`` (value parsed as YAML); a list index is a number or ``*`` for every entry."""
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
-    parts = key.split(".")
-    if parts[0] == "victim" and "victims" in data:
-        if len(parts) > 1 and isinstance(data["victims"], list):
-            _set_every_victim(data["victims"], parts[1:], parsed, key)
-            return
-        parts[0] = "victims"
-    _set_path(data, parts, parsed, key)
-
-
-def _set_every_victim(victims: list, parts: list[str], value: Any, key: str) -> None:
-    """``victim.P=V`` with several victims: set P on every victim that declares it (``epochs`` does
-    not apply to ``popularity``); an error if none does."""
-    takers, declared = [], set()
-    for entry in victims:
-        fields = _declared_params(entry)
-        declared |= fields or set()
-        if fields is None or parts[0] in fields:
-            takers.append(entry)
-    if not takers:
-        raise ConfigError(f"--set {key}: no victim takes '{parts[0]}'{did_you_mean(parts[0], declared)}")
-    for entry in takers:
-        _set_path(entry, parts, value, key)
-
-
-def _declared_params(entry: Any) -> set[str] | None:
-    """Parameter names of the victim ``entry`` names, or None when unknown (validation reports it)."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        return None
-    try:
-        cls = resolve("victims", entry["name"])
-    except ConfigError:
-        return None
-    return {"name", "label", *cls.Params.model_fields}
-
-
-def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:
-    head, rest = parts[0], parts[1:]
-    if isinstance(node, list):
-        targets = range(len(node)) if head == "*" else [_list_index(head, node, key)]
-        for i in targets:
-            if rest:
-                _set_path(node[i], rest, value, key)
-            else:
-                node[i] = value
-        return
-    if not isinstance(node, dict):
-        raise ConfigError(f"--set {key}: '{head}' is inside a value that is not a mapping")
-    if not rest:
-        node[head] = value
-        return
-    child = node.setdefault(head, {})
-    _set_path(child, rest, value, key)
-
-
-def _list_index(head: str, node: list, key: str) -> int:
-    if not head.isdigit() or int(head) >= len(node):
-        raise ConfigError(f"--set {key}: '{head}' is not an index of a list with {len(node)} entries")
-    return int(head)
-
-
-def describe_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """The first error as 'key.path: message', with a did-you-mean for unknown keys."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    path = ".".join(loc) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        options = _fields_at(model, err["loc"][:-1])
-        return f"{path}: unknown key{did_you_mean(loc[-1], options)}"
-    if err["type"] == "missing":
-        return f"{path}: required key is missing"
-    msg = err["msg"].removeprefix("Value error, ")
-    got = err.get("input")
-    if err["type"] not in ("value_error",) and not isinstance(got, (dict, list)):
-        msg += f" (got {got!r})"
-    return f"{path}: {msg}"
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the nested model that ``loc`` points into (for suggestions)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ()) or ()
-        candidates = [annotation, *args]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if current is None:
-            return []
-    return list(getattr(current, "model_fields", {}))
-
-
 SECTION_KIND: dict[str, Kind] = {"victims": "victims", "attacks": "attacks", "defenses": "defenses"}
 
 
@@ -386,25 +299,38 @@ def check_components(scenario: Scenario) -> None:
 
 
 def check_families(scenario: Scenario) -> None:
-    """Text rankers (``ranker.*``) take text attacks and text defenses only; recommenders the rest."""
+    """Every attack has a stage for this scenario's victims, and every defense a stage that applies
+    its kind: text rankers (``ranker.*``) take text attacks and ranker defenses, recommenders the
+    rest; a serving defense needs an extraction-like stage, a training-time one a poisoning-like one."""
+    from redteam.registry import resolve_stage
+
     text = [getattr(resolve("victims", v.name), "family", "recommender") == "ranker" for v in scenario.victims]
     if any(text) and not all(text):
         raise ConfigError("victims: text rankers (ranker.*) and sequential recommenders cannot share a scenario")
     ranking = scenario.ranks_text
+    victims = "ranker" if ranking else "recommender"
+    kind_of = "text rankers" if ranking else "sequential recommenders"
     labels = [v.label() for v in scenario.victims]
+    stages = {}
     for i, spec in enumerate(scenario.attacks):
         source = spec.options.get("optimise_on")
         if ranking and source is not None and source not in labels:
             raise ConfigError(f"attacks[{i}].optimise_on: no ranker labelled '{source}'{did_you_mean(str(source), labels)}; "
                               f"known: {', '.join(labels)}")
-        if (resolve("attacks", spec.name).family == "sts") != ranking:
-            kind = "text rankers" if ranking else "sequential recommenders"
-            raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind} (this scenario's victims)")
+        stage = resolve_stage(resolve("attacks", spec.name).family, where=f"attacks[{i}].name")
+        if getattr(stage, "victim_family", "recommender") != victims:
+            raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind_of} (this scenario's victims)")
+        stages[stage.family] = stage
     for i, spec in enumerate(scenario.defenses):
-        family = getattr(resolve("defenses", spec.name), "family", "training")
-        if spec.name != "none" and (family in ("text", "ranker")) != ranking:
-            kind = "text rankers" if ranking else "sequential recommenders"
-            raise ConfigError(f"defenses[{i}].name: '{spec.name}' does not defend {kind} (this scenario's victims)")
+        cls = resolve("defenses", spec.name)
+        if spec.name == "none":
+            continue
+        if getattr(cls, "victim_family", "recommender") != victims:
+            raise ConfigError(f"defenses[{i}].name: '{spec.name}' does not defend {kind_of} (this scenario's victims)")
+        if not any(cls.kind in stage.defense_kinds for stage in stages.values()):
+            here = "; ".join(f"{f} applies {', '.join(sorted(s.defense_kinds))}" for f, s in stages.items()) or "it has no attack"
+            raise ConfigError(f"defenses[{i}].name: '{spec.name}' is a {cls.kind} defense and no stage of this scenario "
+                              f"applies one ({here})")
 
 
 def check_defense_attacker_seeds(spec: ComponentSpec, attack_seeds: list[int], *, where: str) -> None:

@@ -3,25 +3,92 @@
 Next-item prediction at every position of each training sequence, full-softmax cross-entropy
 (or sampled softmax), AdamW, length-bucketed batches, early stopping on validation NDCG@10
 with the best weights restored. Per-user loss weights and per-epoch hooks let defenses
-reweight users between epochs (LoRec) or add loss terms (APR).
+reweight users between epochs (LoRec) or add loss terms (APR). The epoch loop itself (early
+stopping, best weights, progress) is :func:`redteam.trainer_loop.run_epochs`, shared with the
+surrogate distillation. Victims are typed by the small protocols below: this module imports no
+victim code.
 """
 
 from __future__ import annotations
 
-import copy
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from redteam.seeding import derive_seed
+from redteam.trainer_loop import gradient_step, run_epochs
 
-if TYPE_CHECKING:
-    from victims.base import FitReport, NeuralVictim, SequentialModel
+
+@dataclass
+class FitReport:
+    """What a training run did: epochs, best validation score, time, per-epoch history."""
+
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_valid_ndcg10: float = float("nan")
+    seconds: float = 0.0
+    seconds_per_epoch: float = 0.0
+    threads: int = 1
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainSettings(Protocol):
+    """The training settings the trainer reads (``victims.params.TrainParams`` has them all)."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def loss(self) -> str: ...
+    @property
+    def negatives(self) -> int: ...
+    @property
+    def max_len(self) -> int: ...
+    @property
+    def eval_every(self) -> int: ...
+
+
+class TrainableModel(Protocol):
+    """What the trainer calls on a next-item model (``victims.base.SequentialModel`` is one)."""
+
+    n_items: int
+    training: bool
+
+    def training_pairs(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def output_table(self) -> torch.Tensor: ...
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor: ...
+    def reset_padding_(self) -> None: ...
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any: ...
+    def train(self, mode: bool = True) -> Any: ...
+    def eval(self) -> Any: ...
+
+
+class TrainableVictim(Protocol):
+    """What the trainer needs of a victim (``victims.base.NeuralVictim`` is one): its model,
+    its training settings, and whole-catalog scores for validation."""
+
+    model: Any  # a TrainableModel once built; None before
+
+    @property
+    def params(self) -> TrainSettings: ...
+    def score(self, histories: Sequence[Sequence[int] | np.ndarray]) -> torch.Tensor: ...
 
 
 @dataclass
@@ -35,7 +102,7 @@ class Batch:
 class TrainState:
     """What hooks may read and change while training runs."""
 
-    victim: "NeuralVictim"
+    victim: TrainableVictim
     train: list[np.ndarray]
     user_weights: torch.Tensor  # [n_train_users], multiplies each user's loss
     epoch: int = 0
@@ -47,7 +114,7 @@ class TrainHooks(Protocol):
     """Per-epoch callbacks; every method is optional in practice (see :class:`NoHooks`)."""
 
     def on_epoch_start(self, state: TrainState) -> None: ...
-    def extra_loss(self, state: TrainState, model: "SequentialModel", batch: Batch, hidden: torch.Tensor) -> torch.Tensor | None: ...
+    def extra_loss(self, state: TrainState, model: TrainableModel, batch: Batch, hidden: torch.Tensor) -> torch.Tensor | None: ...
     def on_epoch_end(self, state: TrainState) -> None: ...
 
 
@@ -55,7 +122,7 @@ class NoHooks:
     def on_epoch_start(self, state: TrainState) -> None:
         return None
 
-    def extra_loss(self, state: TrainState, model: "SequentialModel", batch: Batch, hidden: torch.Tensor) -> torch.Tensor | None:
+    def extra_loss(self, state: TrainState, model: TrainableModel, batch: Batch, hidden: torch.Tensor) -> torch.Tensor | None:
         return None
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -85,7 +152,7 @@ def make_batches(
 
 
 def next_item_loss(
-    model: "SequentialModel",
+    model: TrainableModel,
     hidden: torch.Tensor,
     targets: torch.Tensor,
     weights: torch.Tensor,
@@ -111,7 +178,7 @@ def next_item_loss(
     return (per_pos * w).sum() / max(1, len(y))
 
 
-def validation_ndcg10(victim: "NeuralVictim", valid: tuple[list[np.ndarray], np.ndarray]) -> float:
+def validation_ndcg10(victim: TrainableVictim, valid: tuple[list[np.ndarray], np.ndarray]) -> float:
     from redteam.metrics import ndcg, target_ranks
 
     histories, targets = valid
@@ -123,7 +190,7 @@ def validation_ndcg10(victim: "NeuralVictim", valid: tuple[list[np.ndarray], np.
 
 
 def train_model(
-    victim: "NeuralVictim",
+    victim: TrainableVictim,
     train: list[np.ndarray],
     valid: tuple[list[np.ndarray], np.ndarray] | None,
     *,
@@ -131,11 +198,13 @@ def train_model(
     hooks: Sequence[TrainHooks] = (),
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     user_weights: torch.Tensor | None = None,
-) -> "FitReport":
-    """Train ``victim.model`` in place; returns a :class:`FitReport`."""
-    from victims.base import FitReport
+) -> FitReport:
+    """Train ``victim.model`` in place; returns a :class:`FitReport`.
 
-    model = victim.model
+    The epoch loop, early stopping and best-weight restore are :func:`redteam.trainer_loop.run_epochs`;
+    this function supplies one epoch of next-item training, the validation NDCG@10, and the hooks.
+    """
+    model: TrainableModel = victim.model
     assert model is not None
     p = victim.params
     gen = torch.Generator().manual_seed(derive_seed(seed, "trainer", "batches"))
@@ -147,62 +216,55 @@ def train_model(
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     report = FitReport(threads=torch.get_num_threads())
-    best_score, best_state, stale = float("-inf"), None, 0
-    started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "trainer", "dropout"))
-        for epoch in range(1, p.epochs + 1):
-            state.epoch = epoch
-            epoch_start = time.perf_counter()
+    epoch_started = 0.0
+
+    def start_epoch(epoch: int) -> None:
+        nonlocal epoch_started
+        state.epoch = epoch
+        epoch_started = time.perf_counter()
+        for hook in hooks:
+            hook.on_epoch_start(state)
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        batches = make_batches(train, batch_size=p.batch_size, max_len=p.max_len, generator=gen)
+        total, count = 0.0, 0
+        for i in torch.randperm(len(batches), generator=gen).tolist():
+            batch = batches[i]
+            hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen)
+            loss = next_item_loss(
+                model, hidden, targets, state.user_weights[batch.users],
+                loss=p.loss, negatives=p.negatives, generator=gen,
+            )
             for hook in hooks:
-                hook.on_epoch_start(state)
-            model.train()
-            batches = make_batches(train, batch_size=p.batch_size, max_len=p.max_len, generator=gen)
-            total, count = 0.0, 0
-            for i in torch.randperm(len(batches), generator=gen).tolist():
-                batch = batches[i]
-                hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen)
-                loss = next_item_loss(
-                    model, hidden, targets, state.user_weights[batch.users],
-                    loss=p.loss, negatives=p.negatives, generator=gen,
-                )
-                for hook in hooks:
-                    extra = hook.extra_loss(state, model, batch, hidden)
-                    if extra is not None:
-                        loss = loss + extra
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    model.item_emb.weight[0].zero_()
-                total += float(loss.detach())
-                count += 1
-            metrics = {"epoch": epoch, "loss": total / max(1, count), "seconds": time.perf_counter() - epoch_start}
-            if valid is not None and epoch % p.eval_every == 0:
-                metrics["valid_ndcg@10"] = validation_ndcg10(victim, valid)
-            state.metrics = metrics
-            for hook in hooks:
-                hook.on_epoch_end(state)
-            report.history.append(metrics)
-            report.epochs_run = epoch
-            if progress is not None:
-                progress(epoch, p.epochs, metrics)
-            score = metrics.get("valid_ndcg@10")
-            if score is None:
-                continue
-            if score > best_score:
-                best_score, stale = score, 0
-                best_state = copy.deepcopy(model.state_dict())
-                report.best_epoch, report.best_valid_ndcg10 = epoch, score
-            else:
-                stale += 1
-                if stale >= p.patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    elif report.epochs_run:
-        report.best_epoch = report.epochs_run
-    model.eval()
-    report.seconds = time.perf_counter() - started
+                extra = hook.extra_loss(state, model, batch, hidden)
+                if extra is not None:
+                    loss = loss + extra
+            total += gradient_step(model, optimizer, loss)
+            count += 1
+        return {"epoch": epoch, "loss": total / max(1, count), "seconds": time.perf_counter() - epoch_started}
+
+    def end_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        state.metrics = metrics
+        for hook in hooks:
+            hook.on_epoch_end(state)
+
+    result = run_epochs(
+        model,
+        epochs=p.epochs,
+        patience=p.patience,
+        dropout_seed=derive_seed(seed, "trainer", "dropout"),
+        run_epoch=run_epoch,
+        evaluate=(lambda: validation_ndcg10(victim, valid)) if valid is not None else None,
+        score_key="valid_ndcg@10",
+        eval_every=p.eval_every,
+        on_epoch_start=start_epoch,
+        on_epoch_end=end_epoch,
+        progress=progress,
+    )
+    report.history, report.epochs_run = result.history, result.epochs_run
+    report.best_epoch = result.best_epoch or result.epochs_run  # no validation: the last epoch
+    report.best_valid_ndcg10 = result.best_score
+    report.seconds = result.seconds
     report.seconds_per_epoch = report.seconds / max(1, report.epochs_run)
     return report

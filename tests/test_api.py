@@ -110,11 +110,11 @@ def test_query_log_records_histories_and_answers() -> None:
     api = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=10, log_topk=3)
     api.topk(HISTORIES[:2])
     api.topk([np.array([5, 4])])
-    assert api.log == [
+    assert api.log == (
         QueryRecord(history=(1,), returned=tuple(expected_topk([1], 3))),
         QueryRecord(history=(2, 3), returned=tuple(expected_topk([2, 3], 3))),
         QueryRecord(history=(5, 4), returned=tuple(expected_topk([5, 4], 3))),
-    ]
+    )
     quiet = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=10, log_queries=False)
     quiet.topk(HISTORIES)
     assert quiet.log is None and quiet.queries_used == 5
@@ -133,7 +133,7 @@ def test_invalid_item_ids_are_rejected(bad: list[int]) -> None:
     api = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=5)
     with pytest.raises(ValueError, match=f"1..{N_ITEMS}"):
         api.topk([[1, 2], bad])
-    assert api.queries_used == 0 and api.log == []
+    assert api.queries_used == 0 and api.log == ()
 
 
 @pytest.mark.parametrize(
@@ -219,7 +219,7 @@ def test_no_attribute_reaches_the_model(served) -> None:
     api, victim = served
     api.topk([[1, 2]])  # a non-empty log is walked too
     paths = dict(_attribute_paths(api))
-    assert "api._answer" in paths and "api.log[0]" in paths
+    assert "api._ops" in paths and "api.log[0]" in paths
     for path, value in paths.items():
         assert not _is_model(value, victim), path
         assert not isinstance(value, torch.Tensor), path
@@ -240,5 +240,45 @@ def test_closure_is_the_known_limitation(served) -> None:
     """Documented boundary: no *attribute* path. A closure cell still holds the score function
     (a Python limitation, not a sandbox); this pins where the model actually lives."""
     api, victim = served
-    cells = [c.cell_contents for c in api._answer.__closure__]
-    assert any(getattr(c, "__self__", None) is victim for c in cells)
+    meters = [c.cell_contents for c in api._ops[0].__closure__]
+    inner = [m.inner for m in meters if hasattr(m, "inner")]
+    assert any(getattr(r._score, "__self__", None) is victim for r in inner)
+
+
+# --------------------------------------------------------------------------------------------
+# Sealed: an attack cannot switch off its own budget, counters, top-k, score exposure or log.
+
+
+@pytest.mark.parametrize(("name", "value"), [("queries_used", 0), ("budget", None), ("expose_scores", True),
+                                             ("topk_default", N_ITEMS), ("log", []), ("remaining", 10**9)])
+def test_metering_state_cannot_be_assigned(name: str, value: object) -> None:
+    api = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=5, budget=3)
+    api.topk(HISTORIES[:3])
+    with pytest.raises(AttributeError):
+        setattr(api, name, value)
+    with pytest.raises(AttributeError):
+        delattr(api, name)
+    assert api.queries_used == 3 and api.budget == 3 and api.topk_default == 5 and not api.expose_scores
+    with pytest.raises(BudgetExceeded):
+        api.topk(HISTORIES[:1])
+
+
+def test_the_log_is_a_snapshot_the_caller_cannot_clear() -> None:
+    api = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=5)
+    api.topk(HISTORIES[:2])
+    log = api.log
+    with pytest.raises(AttributeError):
+        log.clear()  # a tuple
+    assert len(api.log) == 2
+    api.topk(HISTORIES[:1])
+    assert len(log) == 2 and len(api.log) == 3
+
+
+def test_queries_are_accounted_per_caller() -> None:
+    api = BlackBoxAPI(score_fn, n_items=N_ITEMS, topk=5, budget=2)
+    api.topk(HISTORIES[:2], caller="a")
+    api.topk(HISTORIES[:2], caller="b")  # each caller has its own budget
+    with pytest.raises(BudgetExceeded):
+        api.topk(HISTORIES[:1], caller="a")
+    assert api.usage == {"a": 2, "b": 2} and api.used_by("a") == 2 and api.queries_used == 0
+    assert [r.caller for r in api.log] == ["a", "a", "b", "b"]

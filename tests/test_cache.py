@@ -71,23 +71,29 @@ def test_failed_save_leaves_no_entry(tmp_path: Path) -> None:
     assert f.get(cache)[2] is False  # next time it is simply trained again
 
 
-def test_corrupt_info_names_the_file(tmp_path: Path) -> None:
+def test_corrupt_info_is_retrained_with_a_warning(tmp_path: Path, capsys) -> None:
     cache = ModelCache(tmp_path)
     Factory().get(cache)
-    info = cache.entry("sasrec", "k1") / "info.json"
-    info.write_text("{not json")
-    with pytest.raises(DataError, match=f"corrupt cache entry {info}.*--no-cache") as exc:
-        Factory().get(cache)
-    assert "\n" not in str(exc.value)
+    entry = cache.entry("sasrec", "k1")
+    (entry / "info.json").write_text("{not json")
+    capsys.readouterr()
+    again = Factory("retrained")
+    assert again.get(cache) == ("retrained", {"epochs_run": 3, "seconds": 1.5}, False) and again.created == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: corrupt cache entry {entry} (info.json: ") and err.endswith("; retraining\n")
+    assert err.count("\n") == 1
+    assert Factory().get(cache)[:3:2] == ("retrained", True)  # the entry was replaced
 
 
-def test_damaged_model_file_names_the_entry(tmp_path: Path) -> None:
+def test_damaged_model_file_is_retrained_with_a_warning(tmp_path: Path, capsys) -> None:
     cache = ModelCache(tmp_path)
     Factory().get(cache)
     entry = cache.entry("sasrec", "k1")
     (entry / "model.txt").unlink()
-    with pytest.raises(DataError, match=f"corrupt cache entry {entry}: missing .*model.txt"):
-        Factory().get(cache)
+    capsys.readouterr()
+    assert Factory("retrained").get(cache)[::2] == ("retrained", False)
+    err = capsys.readouterr().err
+    assert err == f"warning: corrupt cache entry {entry} (missing {entry / 'model.txt'}); retraining\n"
 
 
 def test_read_false_recreates_and_overwrites(tmp_path: Path) -> None:

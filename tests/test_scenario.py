@@ -37,9 +37,10 @@ def test_defaults_and_layering() -> None:
     assert single.run_seeds == [1, 2]
 
 
-def test_fingerprint_ignores_output_and_runtime_only() -> None:
+def test_fingerprint_ignores_output_and_runtime_but_threads() -> None:
     fp = build_scenario(base()).fingerprint()
-    assert build_scenario(base(), ["output.dir=elsewhere", "runtime.threads=1"]).fingerprint() == fp
+    assert build_scenario(base(), ["output.dir=elsewhere", "runtime.cache=false"]).fingerprint() == fp
+    assert build_scenario(base(), ["runtime.threads=9"]).fingerprint() != fp  # threads change numbers
     assert build_scenario(base(), ["victims.1.epochs=3"]).fingerprint() != fp
     assert build_scenario(base(), ["seed=1"]).fingerprint() != fp
 
@@ -54,7 +55,7 @@ def test_fingerprint_ignores_output_and_runtime_only() -> None:
         ({"api": {"budget": -1}}, "api.budget: Input should be greater than or equal to 0 (got -1)"),
         ({"eval": {"k": [10, 0]}}, "eval: every cut-off must be >= 1"),
         ({"gates": [{"metric": "ndcg@10"}]}, "gates.0: a gate needs min, max or max_drop"),
-        ({"name": "a b"}, "name: String should match pattern"),
+        ({"name": "a b"}, "name: 'a b' is not a safe name"),
     ],
 )
 def test_scenario_errors_name_the_key_path(change: dict, expected: str) -> None:
@@ -211,7 +212,8 @@ def test_defense_attacker_seeds_must_be_among_the_runs() -> None:
     assert "defenses[0].attacker_seeds: expected a non-empty list" in error_of({**raw, "defenses": [{"name": "apr", "attacker_seeds": 1}]})
     assert "always cover every attacker seed" in error_of({**raw, "defenses": [{"name": "none", "attacker_seeds": [0]}]})
     # without attacker.seeds every run seed is its own attacker seed
-    assert build_scenario({**base(), "seeds": [4, 5], "defenses": [{"name": "apr", "attacker_seeds": [5]}]}).attack_seeds == [4, 5]
+    assert build_scenario({**base(), "seeds": [4, 5], "attacks": [{"name": "poisoning.random"}],
+                           "defenses": [{"name": "apr", "attacker_seeds": [5]}]}).attack_seeds == [4, 5]
 
 
 def test_a_gate_on_a_clean_defended_row_needs_defend_clean() -> None:

@@ -1,7 +1,7 @@
 """The victim protocol and the shared machinery of neural sequential recommenders.
 
-A victim is trained by the testbed, then sits behind :class:`redteam.api.BlackBoxAPI`.
-Attacks never hold a victim object; they only see what the API returns.
+A victim is trained by the testbed, then served through :mod:`redteam.serving` (a metered endpoint
+in front of it). Attacks never hold a victim object; they only see what the endpoint returns.
 """
 
 from __future__ import annotations
@@ -9,40 +9,22 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from redteam.errors import DataError
 from victims.batching import left_pad
 from redteam.params import Params
+from redteam.training import FitReport, TrainHooks, train_model  # FitReport lives with the trainer; re-exported here
 from victims.params import NeuralParams
-
-if TYPE_CHECKING:
-    from redteam.training import TrainHooks
 
 FORMAT_VERSION = 1
 Histories = Sequence[Sequence[int] | np.ndarray]
-
-
-@dataclass
-class FitReport:
-    """What a training run did: epochs, best validation score, time, per-epoch history."""
-
-    epochs_run: int = 0
-    best_epoch: int = 0
-    best_valid_ndcg10: float = float("nan")
-    seconds: float = 0.0
-    seconds_per_epoch: float = 0.0
-    threads: int = 1
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @runtime_checkable
@@ -60,7 +42,7 @@ class Victim(Protocol):
         *,
         n_items: int,
         seed: int,
-        hooks: Sequence["TrainHooks"] = (),
+        hooks: Sequence[TrainHooks] = (),
         progress: Callable[[int, int, dict[str, float]], None] | None = None,
     ) -> FitReport: ...
 
@@ -77,6 +59,9 @@ class SequentialModel(nn.Module):
 
     Subclasses implement :meth:`encode`; BERT4Rec also overrides the training example and the
     scoring input (it predicts a trailing mask token).
+
+    Code outside the model classes reaches the item embeddings only through :meth:`embed_items`,
+    :attr:`item_table`, :attr:`item_table_name`, :attr:`hidden_size` and :meth:`reset_padding_`.
     """
 
     def __init__(self, n_items: int, params: NeuralParams, *, extra_tokens: int = 0) -> None:
@@ -85,6 +70,29 @@ class SequentialModel(nn.Module):
         self.max_len = params.max_len
         self.item_emb = nn.Embedding(n_items + 1 + extra_tokens, params.hidden, padding_idx=0)
         nn.init.normal_(self.item_emb.weight, std=params.hidden**-0.5)
+        self.reset_padding_()
+
+    @property
+    def item_table(self) -> nn.Parameter:
+        """The item embedding table, [n_items + 1 + extra tokens, hidden]; row 0 is padding."""
+        return self.item_emb.weight
+
+    @property
+    def item_table_name(self) -> str:
+        """:attr:`item_table`'s name among ``named_parameters()`` (for ``torch.func.functional_call``)."""
+        return "item_emb.weight"
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the item embeddings (and of the hidden states scored against them)."""
+        return self.item_emb.embedding_dim
+
+    def embed_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """[...] item ids -> [..., hidden] their embeddings (id 0, padding, embeds to zeros)."""
+        return self.item_emb(ids)
+
+    def reset_padding_(self) -> None:
+        """Zero the padding row again (an optimiser step with weight decay or momentum moves it)."""
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
@@ -144,11 +152,9 @@ class NeuralVictim:
         *,
         n_items: int,
         seed: int,
-        hooks: Sequence["TrainHooks"] = (),
+        hooks: Sequence[TrainHooks] = (),
         progress: Callable[[int, int, dict[str, float]], None] | None = None,
     ) -> FitReport:
-        from redteam.training import train_model
-
         self.init_model(n_items, seed)
         assert self.model is not None
         return train_model(self, train, valid, seed=seed, hooks=hooks, progress=progress)
@@ -183,9 +189,9 @@ class NeuralVictim:
     def load(cls, path: Path) -> "NeuralVictim":
         from safetensors.torch import load_file
 
-        config = read_config(path, cls.alias)
-        victim = cls(cls.Params(**config["params"]))
-        victim.init_model(int(config["n_items"]), seed=0)
+        config = read_config(path, cls.alias, cls.Params)
+        victim = cls(config["params"])
+        victim.init_model(config["n_items"], seed=0)
         assert victim.model is not None
         try:
             victim.model.load_state_dict(load_file(str(path / "model.safetensors")))
@@ -200,14 +206,34 @@ def write_config(path: Path, alias: str, params: Params, n_items: int) -> None:
     (path / "config.json").write_text(json.dumps(config, indent=2))
 
 
-def read_config(path: Path, alias: str) -> dict[str, Any]:
+def read_config(path: Path, alias: str, params_cls: type[Params] | None = None) -> dict[str, Any]:
+    """A saved victim's config.json, checked: the victim alias, ``n_items`` (an int >= 1) and a
+    ``params`` mapping, validated as ``params_cls`` when given (then ``config["params"]`` is the
+    Params instance). Any problem is a one-line DataError naming the file and the key."""
     file = path / "config.json"
     try:
         config = json.loads(file.read_text())
     except FileNotFoundError:
         raise DataError(f"missing model config: {file}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{file}: not valid JSON ({exc.msg})") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"{file}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(config, dict):
+        raise DataError(f"{file}: expected a JSON object, got {type(config).__name__}")
     if config.get("victim") != alias:
         raise DataError(f"{file}: holds a '{config.get('victim')}' model, not '{alias}'")
+    for key in ("n_items", "params"):
+        if key not in config:
+            raise DataError(f"{file}: missing key '{key}'")
+    n_items = config["n_items"]
+    if not isinstance(n_items, int) or isinstance(n_items, bool) or n_items < 1:
+        raise DataError(f"{file}: n_items: expected a positive integer, got {n_items!r}")
+    if not isinstance(config["params"], dict):
+        raise DataError(f"{file}: params: expected a mapping, got {type(config['params']).__name__}")
+    if params_cls is not None:
+        try:
+            config["params"] = params_cls(**config["params"])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(["params", *(str(part) for part in err["loc"])])
+            raise DataError(f"{file}: {key}: {err['msg']} (got {err.get('input')!r})") from None
     return config

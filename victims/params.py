@@ -6,25 +6,26 @@ from typing import Literal
 
 from pydantic import Field
 
+from redteam.limits import Epochs, Hidden, SeqLen
 from redteam.params import Params
 
 
 class TrainParams(Params):
     """Training settings of the one trainer (redteam.training)."""
 
-    epochs: int = Field(200, ge=0, description="maximum epochs (early stopping usually ends sooner)")
+    epochs: Epochs = Field(200, ge=0, description="maximum epochs (early stopping usually ends sooner)")
     patience: int = Field(5, ge=1, description="epochs without validation NDCG@10 gain before stopping")
     batch_size: int = Field(128, ge=1, description="users per batch (length-bucketed)")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     loss: Literal["ce", "sampled"] = Field("ce", description="full-softmax cross-entropy or sampled softmax")
     negatives: int = Field(100, ge=1, description="uniform negatives per batch for loss=sampled")
-    max_len: int = Field(50, ge=2, description="most recent items kept from a history")
+    max_len: SeqLen = Field(50, ge=2, description="most recent items kept from a history")
     eval_every: int = Field(1, ge=1, description="validate every N epochs")
 
 
 class NeuralParams(TrainParams):
     """Model width shared by every neural victim."""
 
-    hidden: int = Field(64, ge=4, description="embedding and hidden width")
+    hidden: Hidden = Field(64, ge=4, description="embedding and hidden width")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout rate")

@@ -20,6 +20,7 @@ from attacks.extraction.distill import DistillReport, DistillSettings, distill
 from attacks.extraction.transcript import Transcript
 from redteam.errors import ConfigError
 from redteam.knowledge import Knowledge
+from redteam.limits import Epochs
 from redteam.params import Params
 from redteam.seeding import derive_seed
 
@@ -31,7 +32,7 @@ class ExtractionParams(Params):
 
     surrogate: str | None = Field(None, description="surrogate architecture (default: the victim's, if known, else sasrec)")
     surrogate_params: dict[str, Any] = Field(default_factory=dict, description="surrogate hyper-parameters (victim Params keys)")
-    distill_epochs: int = Field(30, ge=1, description="maximum distillation epochs")
+    distill_epochs: Epochs = Field(30, ge=1, description="maximum distillation epochs")
     distill_patience: int = Field(5, ge=1, description="epochs without held-out agreement gain before stopping")
     distill_batch: int = Field(800, ge=1, description="prefixes (queries) per distillation batch")
     lr: float = Field(5e-3, gt=0, description="surrogate AdamW learning rate")

@@ -7,8 +7,6 @@ test users are never touched.
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +17,7 @@ import torch.nn.functional as F
 from attacks.extraction.losses import draw_negatives, next_item_ce, ranking_from_scores, repair_from_scores
 from attacks.extraction.transcript import Transcript
 from redteam.seeding import derive_seed
+from redteam.trainer_loop import gradient_step, run_epochs
 from victims.base import NeuralVictim, SequentialModel
 from victims.batching import left_pad
 
@@ -148,7 +147,11 @@ def distill(
     seed: int,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> DistillReport:
-    """Train ``surrogate.model`` (already initialised) in place on ``transcript``."""
+    """Train ``surrogate.model`` (already initialised) in place on ``transcript``.
+
+    The epoch loop (early stopping on held-out agreement, else on the training loss, and the
+    best-weight restore) is :func:`redteam.trainer_loop.run_epochs`.
+    """
     model = surrogate.model
     assert model is not None
     rng = np.random.default_rng(derive_seed(seed, "distill", "split"))
@@ -156,46 +159,37 @@ def distill(
     pieces = windows(train, surrogate.params.max_len)
     gen = torch.Generator().manual_seed(derive_seed(seed, "distill", "negatives"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr)
-    report = DistillReport(positions=train.queries)
-    best, best_state, stale = float("-inf"), None, 0
-    started = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "distill", "dropout"))
-        for epoch in range(1, settings.epochs + 1):
-            model.train()
-            total, count = 0.0, 0
-            for batch in make_batches(pieces, settings.batch_positions, rng):
-                loss = batch_loss(model, batch, settings, gen)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    model.item_emb.weight[0].zero_()
-                total += float(loss.detach())
-                count += 1
-            model.eval()
-            metrics = {"epoch": epoch, "loss": total / max(1, count)}
-            if len(held):
-                metrics["holdout_agreement@10"] = holdout_agreement(surrogate, held, np.random.default_rng(0))
-            report.history.append(metrics)
-            report.epochs_run = epoch
-            if progress is not None:
-                progress(epoch, settings.epochs, metrics)
-            score = metrics.get("holdout_agreement@10", -metrics["loss"])
-            if score > best:
-                best, stale = score, 0
-                best_state = copy.deepcopy(model.state_dict())
-                report.best_epoch = epoch
-                report.best_holdout_agreement10 = metrics.get("holdout_agreement@10", float("nan"))
-            else:
-                stale += 1
-                if stale >= settings.patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    report.seconds = time.perf_counter() - started
-    return report
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        total, count = 0.0, 0
+        for batch in make_batches(pieces, settings.batch_positions, rng):
+            total += gradient_step(model, optimizer, batch_loss(model, batch, settings, gen))
+            count += 1
+        model.eval()
+        return {"epoch": epoch, "loss": total / max(1, count)}
+
+    key = "holdout_agreement@10"
+    result = run_epochs(
+        model,
+        epochs=settings.epochs,
+        patience=settings.patience,
+        dropout_seed=derive_seed(seed, "distill", "dropout"),
+        run_epoch=run_epoch,
+        evaluate=(lambda: holdout_agreement(surrogate, held, np.random.default_rng(0))) if len(held) else None,
+        score_key=key,
+        select=lambda metrics: metrics.get(key, -metrics["loss"]),
+        progress=progress,
+    )
+    best = result.best_metrics
+    return DistillReport(
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        best_holdout_agreement10=best.get(key, float("nan")) if best is not None else float("nan"),
+        seconds=result.seconds,
+        positions=train.queries,
+        history=result.history,
+    )
 
 
 class _Scores:

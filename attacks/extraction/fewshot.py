@@ -41,6 +41,7 @@ from attacks.extraction.sampler import FewShotChooser, InteractionSampler, fit_s
 from attacks.extraction.transcript import Transcript
 from redteam.errors import ConfigError
 from redteam.knowledge import Knowledge
+from redteam.limits import Epochs
 from redteam.seeding import derive_seed, numpy_rng
 
 
@@ -57,7 +58,7 @@ class FewShotParams(ExtractionParams):
                            "whole catalog instead of the few-shot data (reaches items no few-shot user touched)")
     seed_prefix: int = Field(1, ge=1, description="real items that start each synthetic sequence")
     sampler_hidden: int = Field(32, ge=4, description="width of the sampler's encoder")
-    sampler_epochs: int = Field(20, ge=1, description="training epochs of sampler + signal")
+    sampler_epochs: Epochs = Field(20, ge=1, description="training epochs of sampler + signal")
     sampler_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of sampler + signal")
     max_length: int = Field(50, ge=2, description="longest synthetic sequence")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from attacks.extraction.transcript import Transcript
-from redteam.api import BlackBoxAPI
+from redteam.serving.metered import MeteredEndpoint
 
 # (current prefixes of the active sequences, their answers [B, k], rng) -> next item per sequence
 Chooser = Callable[[list[np.ndarray], np.ndarray, np.random.Generator], np.ndarray]
@@ -33,7 +33,7 @@ class AnswerMemo:
     def __init__(self) -> None:
         self._answers: dict[bytes, np.ndarray] = {}
 
-    def ask(self, api: BlackBoxAPI, prefixes: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    def ask(self, api: MeteredEndpoint, prefixes: list[np.ndarray]) -> tuple[np.ndarray, int]:
         """(answers [B, k], queries spent): only histories not seen before go to the API."""
         keys = [p.tobytes() for p in prefixes]
         new: dict[bytes, np.ndarray] = {}
@@ -47,7 +47,7 @@ class AnswerMemo:
 
 
 def query_all_prefixes(
-    api: BlackBoxAPI,
+    api: MeteredEndpoint,
     sequences: Sequence[np.ndarray],
     *,
     max_queries: int,
@@ -93,7 +93,7 @@ def query_all_prefixes(
 
 
 def generate(
-    api: BlackBoxAPI,
+    api: MeteredEndpoint,
     *,
     starts: Sequence[np.ndarray],
     lengths: np.ndarray,

@@ -35,7 +35,7 @@ class InteractionSampler(nn.Module):
 
     def candidate_logits(self, states: torch.Tensor, lists: torch.Tensor) -> torch.Tensor:
         """[P, k] score of each listed item as the next interaction."""
-        emb = self.encoder.item_emb(lists)
+        emb = self.encoder.embed_items(lists)
         return (emb @ states.unsqueeze(-1)).squeeze(-1) + self.rank_bias[: lists.shape[1]]
 
     def signal_logit(self, states: torch.Tensor) -> torch.Tensor:

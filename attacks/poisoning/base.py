@@ -1,6 +1,6 @@
 """The poisoning family: ``craft(knowledge, plan) -> fake profiles`` (item-id arrays).
 
-The runner (``redteam.poisoning_stage``) decides what every recipe of a scenario shares, so
+The runner (``redteam.stages.poisoning``) decides what every recipe of a scenario shares, so
 that their rows are comparable: the target items, how many fake users there are, how long each
 profile is and where its target sits. That is a :class:`FakePlan`: one template per fake user
 with the target at its target slots and 0 at its filler slots. A recipe only chooses the fillers

@@ -23,13 +23,14 @@ import torch
 from pydantic import Field
 
 from attacks.sts.objective import STSObjective
+from redteam.limits import Steps
 from redteam.params import Params
 
 
 class GCGParams(Params):
     n_tokens: int = Field(30, ge=1, description="STS length in tokens (the paper: 30)")
     init: str = Field("*", description="text repeated to fill the initial STS (the paper: '*')")
-    steps: int = Field(40, ge=1, description="GCG iterations")
+    steps: Steps = Field(40, ge=1, description="GCG iterations")
     topk: int = Field(256, ge=1, description="tokens kept per position from the gradient")
     candidates: int = Field(128, ge=1, description="single-token swaps scored exactly per step (the paper: 512)")
     patience: int | None = Field(None, ge=1, description="stop after this many steps without a new best loss")

@@ -22,6 +22,7 @@ from redteam.data.kcore import first_users
 from redteam.data.kcore import kcore as kcore_filter
 from redteam.data.synthetic import make_synthetic
 from redteam.errors import ConfigError, DataError
+from redteam.limits import Items, Users
 
 __all__ = ["DATASET_NAMES", "DatasetConfig", "find_data_dir", "load_dataset"]
 
@@ -102,8 +103,8 @@ class DatasetConfig(BaseModel):
     path: Path | None = None
     kcore: int = Field(0, ge=0)
     max_users: int | None = Field(None, ge=1)
-    users: int = Field(2000, ge=1)
-    items: int = Field(1000, ge=2)
+    users: Users = Field(2000, ge=1)
+    items: Items = Field(1000, ge=2)
     mean_length: float = 12
 
     @model_validator(mode="after")

@@ -26,6 +26,7 @@ import numpy as np
 
 from redteam.data.dataset import SequenceDataset
 from redteam.errors import ConfigError
+from redteam.limits import MAX_ITEMS, MAX_USERS
 from redteam.seeding import numpy_rng
 
 __all__ = ["CATEGORIES", "make_synthetic"]
@@ -190,6 +191,9 @@ def make_synthetic(
 def _validate(*, users: int, items: int, mean_length: float, categories: int, min_length: int, max_length: int) -> None:
     if users < 1 or items < 2 or categories < 1:
         raise ConfigError(f"synthetic: need users >= 1, items >= 2, categories >= 1 (got {users}, {items}, {categories})")
+    for key, value, limit, name in (("users", users, MAX_USERS, "MAX_USERS"), ("items", items, MAX_ITEMS, "MAX_ITEMS")):
+        if value > limit:
+            raise ConfigError(f"synthetic: {key}: {value} is over the limit of {limit} (redteam.limits.{name})")
     if not 1 <= min_length < max_length:
         raise ConfigError(f"synthetic: need 1 <= min_length < max_length (got {min_length}, {max_length})")
     if not min_length < mean_length < max_length:

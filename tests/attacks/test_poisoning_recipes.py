@@ -19,7 +19,9 @@ from redteam.api import BlackBoxAPI
 from redteam.errors import ConfigError
 from redteam.knowledge import Knowledge
 from redteam.metrics import bootstrap_ci_grouped, mean_over_targets, target_exposure
-from redteam.poisoning_stage import Targets, check_profiles, select_targets, target_exposure_values
+from redteam.stages.exposure import target_exposure_values
+from redteam.stages.poisoning_plan import check_profiles
+from redteam.stages.poisoning_targets import Targets, select_targets
 from redteam.results import Row
 from redteam.scenario import PoisoningConfig, build_scenario
 from redteam.seeding import derive_seed, numpy_rng

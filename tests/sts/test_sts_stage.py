@@ -10,7 +10,8 @@ import pytest
 from redteam.errors import ConfigError
 from redteam.results import Row
 from redteam.scenario import build_scenario
-from redteam.sts_stage import Trial, add_trial_metrics, plan_trials, split_requests
+from defenses.base import TextDefense
+from redteam.stages.text_trials import Trial, add_trial_metrics, plan_trials, split_requests
 
 
 def test_split_requests_is_disjoint_seeded_and_keeps_one_on_each_side():
@@ -140,13 +141,17 @@ def test_gcg_loss_curves_become_a_figure_with_its_data():
     assert fig.table[1] == [["sts.gcg on minilm: Moka (seed 1)", "3.000", "1.500", "2"]]
 
 
-class _FlagWord:
-    """A stub text filter: flags texts containing a word."""
+class _FlagWord(TextDefense):
+    """A stub text filter: flags texts containing a word (the guard picks filters by their kind)."""
 
-    family = "text"
+    alias = "flag_word"
 
     def __init__(self, word: str) -> None:
+        super().__init__()
         self.word = word
+
+    def score(self, texts):
+        return np.array([float(self.word in t) for t in texts])
 
     def flag(self, texts):
         return [self.word in t for t in texts]
@@ -161,7 +166,7 @@ class _ByName:
 
 def test_a_filtered_target_ranks_last_and_filtered_rivals_drop_out():
     from redteam.catalog import Product
-    from redteam.sts_stage import TextGuard
+    from redteam.stages.text_guard import TextGuard
 
     products = [Product.of("b", description="fine"), Product.of("a", description="spam"), Product.of("c", description="fine")]
     guard = TextGuard("stub", _FlagWord("spam"))

@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from redteam.errors import ConfigError
 from redteam.scenario import ComponentSpec, component_params
 from redteam.seeding import derive_seed
+from redteam.stages.context import RunContext
+from redteam.stages.defenses import build_defense
 
 if TYPE_CHECKING:
-    from defenses.base import DefenseInputs, Detection, TrainingDefense
-    from redteam.runner import RunContext
+    from defenses.base import DefenseInputs, Detection
+
 
 DOMAINS = {"amazon-beauty": "beauty product", "amazon-scientific": "scientific product", "amazon-sports": "sports product",
            "ml-100k": "movie", "synthetic": "product"}
@@ -43,25 +46,15 @@ class DefendedFit:
 def defense_code_version() -> str:
     """Hash of the defenses' sources: a defended victim is cached under the code that trained it
     (the victims' and trainer's sources are in every cache key already)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
-    for f in sorted([*(root / "defenses").rglob("*.py"), root / "redteam" / "lm.py", root / "redteam" / "defense_stage.py"]):
+    for f in sorted([*(root / "defenses").rglob("*.py"), *(root / "redteam").glob("lm*.py"), Path(__file__).resolve()]):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
-def build_defense(spec: ComponentSpec) -> "TrainingDefense | None":
-    """The defense object, or None for ``none``."""
-    from redteam.registry import resolve
-
-    if spec.name == "none":
-        return None
-    cls = resolve("defenses", spec.name, where="defenses")
-    return cls(component_params("defenses", spec, where=f"defenses.{spec.label()}"))
-
-
-def defense_inputs(ctx: "RunContext", train: list[np.ndarray], seed: int, victim_params: Any) -> "DefenseInputs":
+def defense_inputs(ctx: RunContext, train: list[np.ndarray], seed: int, victim_params: Any) -> "DefenseInputs":
     from defenses.base import DefenseInputs
 
     dataset = ctx.dataset
@@ -75,7 +68,7 @@ def defense_inputs(ctx: "RunContext", train: list[np.ndarray], seed: int, victim
     )
 
 
-def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: ComponentSpec, train: list[np.ndarray],
+def fit_defended(ctx: RunContext, victim_spec: ComponentSpec, defense_spec: ComponentSpec, train: list[np.ndarray],
                  seed: int, *, what: str) -> DefendedFit:
     """The victim trained on ``train`` under the defense (from the cache when possible)."""
     from defenses.base import Detection
@@ -86,8 +79,6 @@ def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: Co
         raise ValueError("fit_defended: 'none' is the plain victim (fit_victim)")
     params = component_params("victims", victim_spec, where="victims")
     if not hasattr(params, "epochs"):
-        from redteam.errors import ConfigError
-
         raise ConfigError(f"defenses.{defense_spec.label()}: victim '{victim_spec.label()}' is not trained by the "
                           "shared trainer, so a training-time defense cannot act on it")
     split = ctx.split
@@ -109,11 +100,8 @@ def fit_defended(ctx: "RunContext", victim_spec: ComponentSpec, defense_spec: Co
 
         return TrainingSetup(hooks=plan.hooks, extra_train=plan.extra_train, finish=finish)
 
-    with ctx.reporter.stage(f"{what}: train {victim_spec.label()} under {label}", total=params.epochs) as stage:
-        def progress(epoch: int, total: int, metrics: dict[str, float]) -> None:
-            stage.update(completed=epoch, total=total, status=f"valid NDCG@10 {metrics.get('valid_ndcg@10', float('nan')):.4f}")
-            ctx.events.emit("epoch", victim=victim_spec.label(), defense=label, what=what, seed=seed, **metrics)
-
+    with ctx.training_progress(f"{what}: train {victim_spec.label()} under {label}", params.epochs, victim=victim_spec.label(),
+                               defense=label, what=what, seed=seed) as (stage, progress):
         victim, info, cached = fit_victim(
             victim_spec, train=train, valid=(split.valid_histories(), split.valid_targets()), n_items=ctx.dataset.n_items,
             seed=seed, cache=ctx.cache, progress=progress, setup=setup,
@@ -145,7 +133,7 @@ def add_detection(row: Any, detection: "Detection | None", is_fake: np.ndarray) 
     return values
 
 
-def add_roc_curve(ctx: "RunContext", detection: "Detection | None", is_fake: np.ndarray, values: dict[str, float],
+def add_roc_curve(ctx: RunContext, detection: "Detection | None", is_fake: np.ndarray, values: dict[str, float],
                   **where: Any) -> None:
     """The detector's ROC curve on one poisoned training set, for the report's ROC plot."""
     from redteam.detection import roc_points

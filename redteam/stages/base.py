@@ -1,0 +1,69 @@
+"""The stage contract: one stage per attack family, declaring what it needs and produces.
+
+A stage runs every attack of its family against one trained victim at a time. It declares the
+product types it ``produces`` and ``consumes`` (the runner orders stages from those, see
+:func:`order_stages`), the defense kinds it can apply (a scenario pairing a defense with no stage
+that acts on it is rejected at validation), and the metric that measures its attacks' success.
+A new attack family is one module subclassing :class:`Stage` plus one line in
+``redteam.registry.STAGES``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from redteam.scenario import ComponentSpec
+from redteam.stages.context import RunContext, Target
+
+
+class Stage(ABC):
+    """``family``: the ``family`` of the attacks it runs. ``defense_kinds``: the defense kinds it
+    applies (``none`` is always accepted). ``success_metric``: the y-axis of its attack-success vs
+    clean-accuracy tables. ``victim_family``: what it attacks (``recommender`` or ``ranker``).
+    ``attack_verbs``: the methods every attack of its family implements (checked by the contract
+    tests)."""
+
+    family: ClassVar[str]
+    produces: ClassVar[tuple[type, ...]] = ()
+    consumes: ClassVar[tuple[type, ...]] = ()
+    defense_kinds: ClassVar[frozenset[str]] = frozenset()
+    success_metric: ClassVar[str]
+    victim_family: ClassVar[str] = "recommender"
+    attack_verbs: ClassVar[tuple[str, ...]] = ()  # what every attack of the family implements
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def prepare(self) -> None:
+        """Once per run, before any victim is trained (draw shared settings; fail fast on bad ones)."""
+
+    @abstractmethod
+    def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
+        """Run one attack (``spec``) with one attacker seed against ``target`` and add its rows."""
+
+    def results(self) -> dict[str, Any]:
+        """Sections this stage adds to results.json (beside the rows)."""
+        return {}
+
+    def defenses(self) -> list[ComponentSpec]:
+        """The scenario's defenses this stage applies, in scenario order (``none`` first when given)."""
+        from redteam.registry import resolve
+
+        return [d for d in self.ctx.scenario.defenses
+                if d.name == "none" or getattr(resolve("defenses", d.name), "kind", None) in self.defense_kinds]
+
+
+def order_stages(stages: list[type[Stage]]) -> list[type[Stage]]:
+    """Producers before consumers (stable otherwise); a cycle is an error in the declarations."""
+    ordered: list[type[Stage]] = []
+    pending = list(stages)
+    while pending:
+        ready = [s for s in pending
+                 if not any(p in s.consumes for other in pending if other is not s for p in other.produces)]
+        if not ready:
+            names = ", ".join(s.family for s in pending)
+            raise RuntimeError(f"stages {names}: their produces/consumes declarations form a cycle")
+        ordered.append(ready[0])
+        pending.remove(ready[0])
+    return ordered

@@ -1,0 +1,176 @@
+"""Model extraction: steal a victim through its metered top-k endpoint and score the surrogate.
+
+Each attack sees a fresh :class:`~redteam.serving.metered.MeteredEndpoint` (the scenario's top-k,
+budget and score exposure) in front of the victim, or in front of a serving defense wrapping the
+victim, and a :class:`~redteam.knowledge.Knowledge` with the few-shot users' training sequences.
+Scoring happens here, never in the attack, over the evaluation users the attacker never saw:
+Agreement@1/10 of the surrogate's full-catalog top lists with the (undefended) victim's, the
+surrogate's own HR/NDCG, the queries used and the wall time. A budget curve re-distils on
+prefixes of the same query stream. The stolen surrogate is offered to later stages.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from redteam.evaluation import ranking_values, recommender_ranking_values
+from redteam.metrics import agreement_at_k, topk_items
+from redteam.scenario import ComponentSpec, component_params
+from redteam.seeding import numpy_rng
+from redteam.serving.metered import MeteredEndpoint
+from redteam.serving.port import full_scorer
+from redteam.stages.base import Stage
+from redteam.stages.context import Target
+from redteam.stages.defenses import build_defense
+from redteam.stages.exchange import StolenSurrogate, SurrogateKey
+
+AGREEMENT_KS = (1, 10)
+
+
+def top_lists(score_fn: Any, histories: list[np.ndarray], k: int, *, exclude_history: bool, batch: int = 1024) -> np.ndarray:
+    """[U, k] full-catalog top-k ids of a scorer (padding, and history if asked, excluded)."""
+    parts = []
+    for start in range(0, len(histories), batch):
+        chunk = histories[start : start + batch]
+        parts.append(topk_items(score_fn(chunk), k, exclude=chunk if exclude_history else None).numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
+
+
+def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, exclude_history: bool) -> np.ndarray:
+    """The recommender's top-k lists: a full ranking when it can score the catalog, else its answers."""
+    score_fn = full_scorer(recommender)
+    if score_fn is not None:
+        return top_lists(score_fn, histories, k, exclude_history=exclude_history)
+    return np.concatenate([recommender.recommend(histories[s : s + 512], k).items
+                           for s in range(0, len(histories), 512)]) if histories else np.zeros((0, k), dtype=np.int64)
+
+
+class ExtractionStage(Stage):
+    family: ClassVar[str] = "extraction"
+    produces: ClassVar[tuple[type, ...]] = (StolenSurrogate,)
+    defense_kinds: ClassVar[frozenset[str]] = frozenset({"serving"})
+    success_metric: ClassVar[str] = "agreement@10"
+    attack_verbs: ClassVar[tuple[str, ...]] = ("collect", "train_surrogate", "query_allowance")
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._victim_top: dict[tuple[str, int], np.ndarray] = {}
+        self._served_clean: set[tuple[str, int, str]] = set()
+
+    def endpoint(self, target: Target, defense: Any | None, rng: np.random.Generator) -> MeteredEndpoint:
+        """A fresh metered endpoint in front of the victim (or of a serving defense wrapping it)."""
+        a = self.ctx.scenario.api
+        served = target.recommender if defense is None else defense.wrap(target.recommender, rng)
+        return MeteredEndpoint(served, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
+
+    def victim_top(self, target: Target) -> np.ndarray:
+        key = (target.label, target.seed)
+        if key not in self._victim_top:
+            self._victim_top[key] = served_top_lists(target.recommender, self.ctx.test_histories(), max(AGREEMENT_KS),
+                                                     exclude_history=self.ctx.scenario.api.exclude_history)
+        return self._victim_top[key]
+
+    def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
+        for defense_spec in self.defenses():
+            defense = build_defense(defense_spec)
+            if defense is not None:
+                self.score_served(target, defense_spec.label(), defense)
+            self.steal(target, spec, attack_seed, defense_spec.label(), defense)
+
+    def score_served(self, target: Target, dlabel: str, defense: Any) -> None:
+        """Clean accuracy of the defended service for real users (once per victim, seed and defense)."""
+        key = (target.label, target.seed, dlabel)
+        if key in self._served_clean:
+            return
+        self._served_clean.add(key)
+        sc = self.ctx.scenario
+        served = defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", dlabel, "real-users"))
+        values = recommender_ranking_values(served, self.ctx.test_histories(),
+                                            self.ctx.test_targets(), ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
+        row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=dlabel)
+        for metric, per_user in values.items():
+            row.add(metric, per_user)
+        row.info.setdefault("serving_defense", []).append({"seed": target.seed, "identifier": defense.identifier()})
+
+    def steal(self, target: Target, spec: ComponentSpec, attack_seed: int, dlabel: str, defense: Any | None) -> None:
+        """``target.seed``: the run seed (which victim); ``attack_seed``: the attacker's own root seed.
+        The budget curve is drawn for the first attacker seed only (each point is a distillation)."""
+        from redteam.registry import resolve
+
+        ctx, sc = self.ctx, self.ctx.scenario
+        label = spec.label()
+        attack = resolve("attacks", spec.name)(component_params("attacks", spec, where=f"attacks.{label}"))
+        api = self.endpoint(target, defense, numpy_rng(target.seed, "serving-defense", dlabel, label, attack_seed))
+        knowledge = ctx.knowledge(target, label, attack_seed, api)
+        histories = ctx.test_histories()
+        kmax = max(AGREEMENT_KS)
+        victim_top = self.victim_top(target)
+        where = {"victim": target.label, "attack": label, "seed": target.seed, "attack_seed": attack_seed,
+                 **({} if defense is None else {"defense": dlabel})}
+
+        with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if defense is None else f" under {dlabel}"),
+                                total=api.budget) as stage:
+            def on_progress(phase: str, done: float, total: float) -> None:
+                if phase == "queries":
+                    stage.update(completed=done, total=total, status=f"{int(done)} queries")
+                else:
+                    stage.update(status=f"{phase} {int(done)}/{int(total)}")
+
+            t0 = time.perf_counter()
+            transcript = attack.collect(knowledge, max_queries=attack.query_allowance(knowledge), progress=on_progress)
+            seconds_collect = time.perf_counter() - t0
+            stage.update(completed=api.queries_used, total=api.budget,
+                         status=f"{api.queries_used} queries, {len(transcript)} sequences")
+        ctx.events.emit("extraction_collected", **where, queries=api.queries_used, sequences=len(transcript),
+                        few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
+
+        curve = []
+        first = attack_seed == sc.attack_seeds_for(target.seed)[0]
+        points = sorted({int(round(s * transcript.queries)) for s in attack.params.curve if 0 < s < 1}) if first else []
+        with ctx.reporter.stage(f"{label}: distil surrogate", total=len(points) + 1) as stage:
+            for done, queries in enumerate(points):
+                stage.update(completed=done, status=f"budget curve: {queries} queries")
+                part = transcript.prefix(queries)
+                surrogate, _ = attack.train_surrogate(knowledge, part)
+                top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
+                curve.append({"queries": part.distinct_prefixes(),
+                              "agreement@10": float(agreement_at_k(top, victim_top, 10).mean())})
+            stage.update(completed=len(points), status=f"all {transcript.queries} queries")
+            t1 = time.perf_counter()
+            surrogate, report = attack.train_surrogate(knowledge, transcript)
+            seconds_distill = time.perf_counter() - t1
+        top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
+        agreement = {k: agreement_at_k(top, victim_top, k) for k in AGREEMENT_KS}
+        curve.append({"queries": api.queries_used, "agreement@10": float(agreement[10].mean())})
+
+        row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
+        for k, values in agreement.items():
+            row.add(f"agreement@{k}", values)
+        quality = ranking_values(surrogate.score, histories, ctx.test_targets(), ks=sc.eval.k,
+                                 exclude_history=sc.eval.exclude_history)
+        for metric, values in quality.items():
+            row.add(metric, values)
+        row.add("queries", float(api.queries_used))
+        row.add("seconds", seconds_collect + seconds_distill)
+        row.info.setdefault("extraction", []).append({
+            "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,
+            "queries": api.queries_used, "sequences": len(transcript), "few_shot_sequences": transcript.few_shot_count(),
+            "seconds_collect": round(seconds_collect, 2), "seconds_distill": round(seconds_distill, 2),
+            "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1),
+            "distill_epochs": report.epochs_run, "best_epoch": report.best_epoch,
+            "holdout_agreement@10": report.best_holdout_agreement10,
+            **attack.diagnostics,
+        })
+        if first:
+            ctx.curves.append({**{k: v for k, v in where.items() if k in ("victim", "attack", "defense")},
+                               "seed": attack_seed, "metric": "agreement@10", "points": curve})
+        suffix = "" if defense is None else f"-{dlabel}"
+        ctx.artifacts[f"surrogates/{target.label}-{label}{suffix}-seed{target.seed}-attack{attack_seed}"] = surrogate.save
+        if defense is None:  # later stages (poisoning) use the surrogate stolen from the undefended service
+            ctx.exchange.put(StolenSurrogate(SurrogateKey(target.label, target.seed, attack_seed, label), surrogate,
+                                             api.queries_used))
+        ctx.events.emit("extraction_scored", **where, agreement10=float(agreement[10].mean()),
+                        seconds_distill=seconds_distill)
