@@ -127,7 +127,7 @@ def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: i
 def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog, threads: int,
                       out_root: Path | None) -> RunOutcome:
     """A scenario whose victims are text rankers: catalog -> text attacks -> paired trials."""
-    from redteam.stages.text_ranking import run_text_ranking
+    from redteam.stages.text_ranking import TextRankingStage, run_text_ranking
     from redteam.stages.text_trials import protocol_of
 
     with reporter.session():
@@ -145,6 +145,7 @@ def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLo
         "curves": out["curves"],
         "sts": out["summary"],
         "rankers": out["rankers"],
+        "attack_success": {TextRankingStage.family: TextRankingStage.success_metric} if scenario.attacks else {},
     }
     return finish(scenario, results, events, out_root=out_root,
                   artifacts={"per_user.npz": lambda path: write_per_user(out["rows"], path)})
@@ -190,6 +191,7 @@ def assemble_results(ctx: RunContext, stages: list[Stage], *, threads: int) -> d
         "rows": rows,
         "curves": ctx.curves,
         **sections,
+        "attack_success": {stage.family: stage.success_metric for stage in stages},
     }
 
 

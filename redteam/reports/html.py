@@ -116,7 +116,7 @@ def _results_table(results: dict[str, Any]) -> str:
     if not rows:
         return '<section id="results"><h2>Results</h2><p class="note">No result rows.</p></section>'
     keys = key_columns(rows)
-    metrics = metric_columns(rows, all_metrics=True)
+    metrics = metric_columns(rows, all_metrics=True, success=results.get("attack_success", {}).values())
     confidence = results.get("scenario", {}).get("eval", {}).get("confidence", 0.95)
     out = [f'<section id="results"><h2>Results</h2><p class="note">Value and {confidence:.0%} confidence interval; '
            "with several seeds, the mean over seeds.</p><table><thead><tr>",

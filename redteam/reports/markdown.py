@@ -32,7 +32,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     out.append("")
     rows = results.get("rows", [])
     if rows:
-        keys, metrics = key_columns(rows), metric_columns(rows)
+        keys, metrics = key_columns(rows), metric_columns(rows, success=results.get("attack_success", {}).values())
         body = [[str(r.get(k, "")) for k in keys] + [value_text(r["metrics"].get(m), m, digits=3) for m in metrics]
                 for r in rows]
         out += table(keys + [short_name(m) for m in metrics], body, right=set(range(len(keys), len(keys) + len(metrics))))

@@ -81,10 +81,13 @@ def _count(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else "?" if v is None else str(v)
 
 
-def metric_columns(rows: list[dict[str, Any]], *, all_metrics: bool = False) -> list[str]:
-    """Headline metrics present in the rows, in the report's order (then the rest, if asked)."""
+def metric_columns(rows: list[dict[str, Any]], *, all_metrics: bool = False, success: Any = ()) -> list[str]:
+    """Headline metrics present in the rows, in the report's order, with each stage's attack-success
+    metric (``results["attack_success"]``, e.g. a new family's) even when it is no headline (then
+    the rest, if asked)."""
     present = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
     ordered = [m for m in HEADLINE if m in present]
+    ordered += [m for m in dict.fromkeys(success) if m in present and m not in ordered]
     rest = [m for m in present if m not in ordered]
     return ordered + rest if all_metrics or not ordered else ordered
 

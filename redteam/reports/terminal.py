@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.reports.summary import COUNTS, HEADLINE, protocol_items, short_name
+from redteam.reports.summary import COUNTS, metric_columns, protocol_items, short_name
 
 __all__ = ["format_metric", "render", "render_curves", "render_gcg_losses"]
 
@@ -50,7 +50,7 @@ def _sequence_header(results: dict[str, Any]) -> str:
 def _render_rows(results: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
-    metrics = _columns(results["rows"])
+    metrics = metric_columns(results["rows"], success=results.get("attack_success", {}).values()) or _first_metrics(results["rows"])
     confidence = results["scenario"]["eval"]["confidence"]
     table = Table(title=f"results: value and {confidence:.0%} CI", show_lines=True)
     keys = [c for c in ("victim", "attack", "defense")
@@ -95,11 +95,14 @@ def render_curves(curves: list[dict[str, Any]], console: Any) -> None:
     budget = [c for c in curves if c.get("metric") != "roc" and all("queries" in p for p in c.get("points", []))]
     for metric in dict.fromkeys(c["metric"] for c in budget):
         table = Table(title=f"budget curve: {metric} at queries used (prefixes of one query stream)")
-        for col in ("victim", "attack", "seed", f"queries -> {metric}"):
+        rows = [c for c in budget if c["metric"] == metric]
+        defended = any("defense" in c for c in rows)  # a serving defense in front of the API
+        for col in ("victim", "attack", *(("defense",) if defended else ()), "seed", f"queries -> {metric}"):
             table.add_column(col)
-        for c in (c for c in budget if c["metric"] == metric):
+        for c in rows:
             points = "   ".join(f"{p['queries']:,}: {p[metric]:.3f}" for p in c["points"])
-            table.add_row(str(c.get("victim")), str(c.get("attack")), str(c.get("seed")), points)
+            where = (str(c.get("defense", "none")),) if defended else ()
+            table.add_row(str(c.get("victim")), str(c.get("attack")), *where, str(c.get("seed")), points)
         console.print(table)
     roc = [c for c in curves if c.get("metric") == "roc"]
     if roc:
@@ -129,10 +132,9 @@ def render_gcg_losses(curves: list[dict[str, Any]], console: Any) -> None:
     console.print(table)
 
 
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    present = {m for r in rows for m in r["metrics"]}
-    ordered = [m for m in HEADLINE if m in present]
-    return ordered or sorted(present)[:6]
+def _first_metrics(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows with no headline metric at all: their first few metrics, by name."""
+    return sorted({m for r in rows for m in r["metrics"]})[:6]
 
 
 def _fit_summary(fits: list[dict[str, Any]]) -> str:
