@@ -215,6 +215,37 @@ def _short_default(value: object) -> str:
     return text if len(text) <= 32 else text[:29] + "...'"
 
 
+@app.command()
+def serve(
+    source: Annotated[Path, typer.Argument(help="a saved model folder, a cache entry, or a run directory")],
+    victim: Annotated[Optional[str], typer.Option(help="in a run directory: the victim's label")] = None,
+    seed: Annotated[Optional[int], typer.Option("--run-seed", help="in a run directory: the victim's run seed")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML file of serve settings (options below override it)")] = None,
+    host: Annotated[Optional[str], typer.Option(help="interface to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port, 0 for any free one [default: 8000]")] = None,
+    topk: Annotated[Optional[int], typer.Option(help="longest list returned [default: 100]")] = None,
+    budget: Annotated[Optional[int], typer.Option(help="queries allowed per key [default: unlimited]")] = None,
+    rate: Annotated[Optional[float], typer.Option(help="requests per second per key [default: unlimited]")] = None,
+    expose_scores: Annotated[Optional[bool], typer.Option("--expose-scores/--hide-scores", help="return scores too")] = None,
+    ledger: Annotated[Optional[Path], typer.Option(help="SQLite file of usage and the query log [default: in memory]")] = None,
+    defense: Annotated[Optional[list[str]], typer.Option(help="a serving defense as YAML, e.g. '{name: topk_truncation}' (repeatable)")] = None,
+    keys_file: Annotated[Optional[Path], typer.Option(help="API keys, one 'name: key' per line")] = None,
+    keys_env: Annotated[str, typer.Option(help="environment variable holding comma-separated keys")] = "REDTEAM_API_KEYS",
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="serve without API keys (loopback demos only)")] = False,
+    ready_file: Annotated[Optional[Path], typer.Option(hidden=True)] = None,
+    parent_pid: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch threads")] = None,
+) -> None:
+    """Serve a trained victim over HTTP: POST /v1/recommend, GET /v1/info, GET /healthz, /openapi.json."""
+    from redteam.serving.serve_cli import serve_command
+
+    serve_command(source, victim=victim, run_seed=seed, config=config, keys_file=keys_file, keys_env=keys_env,
+                  no_auth=no_auth, ready_file=ready_file, parent_pid=parent_pid, threads=threads,
+                  overrides={"host": host, "port": port, "topk": topk, "budget": budget, "rate": rate,
+                             "expose_scores": expose_scores, "ledger": ledger},
+                  defenses=list(defense or []))
+
+
 @data_app.command("download")
 def data_download(
     name: Annotated[str, typer.Argument(help="ml-100k or ml-1m")],

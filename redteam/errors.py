@@ -27,6 +27,11 @@ class BudgetExceeded(RedteamError):
     """A black-box API query would go past the scenario's query budget."""
 
 
+class RemoteError(RedteamError):
+    """A recommender reached over HTTP failed or answered something unusable: the message names
+    the URL and the status (exit 2: the remote service, not this testbed, is at fault)."""
+
+
 class InternalError(Exception):
     """Not the user's input: the engine or a component failed (exit 3)."""
 

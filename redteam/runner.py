@@ -56,13 +56,14 @@ def run_scenario(scenario: Scenario, *, reporter: Reporter, use_cache: bool | No
         stages = build_stages(ctx)
         for stage, _ in stages:
             stage.prepare()  # before any training: a bad setting fails fast
-        for seed in scenario.run_seeds:
-            for spec in scenario.victims:
-                target = train_victim(ctx, spec, seed)
-                for stage, attacks in stages:
-                    for attack in attacks:
-                        for attack_seed in scenario.attack_seeds_for(seed):
-                            run_attack(stage, target, attack, attack_seed)
+        with ctx.services:  # stops child servers and removes temp folders, also on error and Ctrl-C
+            for seed in scenario.run_seeds:
+                for spec in scenario.victims:
+                    target = train_victim(ctx, spec, seed)
+                    for stage, attacks in stages:
+                        for attack in attacks:
+                            for attack_seed in scenario.attack_seeds_for(seed):
+                                run_attack(stage, target, attack, attack_seed)
     ctx.timings["total_seconds"] = time.perf_counter() - started
     results = assemble_results(ctx, [s for s, _ in stages], threads=threads)
     return finish(scenario, results, events, out_root=out_root,

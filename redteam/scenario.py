@@ -58,6 +58,10 @@ class ApiConfig(Section):
     expose_scores: bool = Field(False, description="return scores with ids")
     exclude_history: bool = Field(False, description="drop the query's own items from answers")
     batch_size: int = Field(512, ge=1, description="histories scored per forward pass")
+    transport: Literal["inprocess", "http"] = Field(
+        "inprocess", description="inprocess: attacks query the victim in this process; http: each attack queries "
+        "it through `redteam serve` in a child process on a loopback port (resumable from its transcript)")
+    http_batch_size: int = Field(256, ge=1, le=100_000, description="histories per HTTP request (transport: http)")
 
 
 class AttackerConfig(Section):
@@ -321,6 +325,10 @@ def check_families(scenario: Scenario) -> None:
         if getattr(stage, "victim_family", "recommender") != victims:
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind_of} (this scenario's victims)")
         stages[stage.family] = stage
+        remote = [v.label() for v in scenario.victims if getattr(resolve("victims", v.name), "remote", False)]
+        if remote and stage.needs_model:
+            raise ConfigError(f"attacks[{i}].name: '{spec.name}' retrains the victim, which a remote victim "
+                              f"({', '.join(remote)}) cannot be; remote victims take extraction attacks")
     for i, spec in enumerate(scenario.defenses):
         cls = resolve("defenses", spec.name)
         if spec.name == "none":

@@ -31,6 +31,7 @@ class Stage(ABC):
     success_metric: ClassVar[str]
     victim_family: ClassVar[str] = "recommender"
     attack_verbs: ClassVar[tuple[str, ...]] = ()  # what every attack of the family implements
+    needs_model: ClassVar[bool] = False  # retrains or reads the victim's weights: no remote (HTTP) victims
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx

@@ -9,7 +9,7 @@ cross stages go through :class:`~redteam.stages.exchange.Exchange`. Attacks see 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,15 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class Target:
-    """One trained victim under attack: its scenario entry, run seed, the model (for retraining
-    and white-box upper bounds only) and the recommender its users and attackers are served by."""
+    """One victim under attack: its scenario entry, run seed, the model (for retraining and
+    white-box upper bounds only; None for a remote victim), the recommender its users are served
+    by, and for a victim reached over HTTP (``victims: [{name: http}]``) the remote victim itself."""
 
     spec: ComponentSpec
     seed: int
     model: Any
     recommender: Any
+    remote: Any = None
 
     @property
     def label(self) -> str:
@@ -59,6 +61,8 @@ class RunContext:
     curves: list[dict[str, Any]] = field(default_factory=list)
     artifacts: dict[str, Callable[[Path], None]] = field(default_factory=dict)  # run-dir path -> writer
     exchange: Exchange = field(default_factory=Exchange)
+    services: ExitStack = field(default_factory=ExitStack)  # child servers, temp folders: closed when the run ends
+    scratch: dict[tuple, Any] = field(default_factory=dict)  # per-run memo of the hosting layer
 
     def test_histories(self) -> list[np.ndarray]:
         return self.split.test_histories(self.test_users)

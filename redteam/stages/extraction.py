@@ -25,6 +25,7 @@ from redteam.serving.port import full_scorer
 from redteam.stages.base import Stage
 from redteam.stages.context import Target
 from redteam.stages.defenses import build_defense
+from redteam.stages.hosting import attack_recommender, transport_info
 from redteam.stages.exchange import StolenSurrogate, SurrogateKey
 
 AGREEMENT_KS = (1, 10)
@@ -60,10 +61,9 @@ class ExtractionStage(Stage):
         self._victim_top: dict[tuple[str, int], np.ndarray] = {}
         self._served_clean: set[tuple[str, int, str]] = set()
 
-    def endpoint(self, target: Target, defense: Any | None, rng: np.random.Generator) -> MeteredEndpoint:
-        """A fresh metered endpoint in front of the victim (or of a serving defense wrapping it)."""
+    def endpoint(self, served: Any) -> MeteredEndpoint:
+        """A fresh metered endpoint (the scenario's top-k, budget, score exposure) in front of ``served``."""
         a = self.ctx.scenario.api
-        served = target.recommender if defense is None else defense.wrap(target.recommender, rng)
         return MeteredEndpoint(served, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
 
     def victim_top(self, target: Target) -> np.ndarray:
@@ -78,7 +78,7 @@ class ExtractionStage(Stage):
             defense = build_defense(defense_spec)
             if defense is not None:
                 self.score_served(target, defense_spec.label(), defense)
-            self.steal(target, spec, attack_seed, defense_spec.label(), defense)
+            self.steal(target, spec, attack_seed, defense_spec, defense)
 
     def score_served(self, target: Target, dlabel: str, defense: Any) -> None:
         """Clean accuracy of the defended service for real users (once per victim, seed and defense)."""
@@ -95,7 +95,8 @@ class ExtractionStage(Stage):
             row.add(metric, per_user)
         row.info.setdefault("serving_defense", []).append({"seed": target.seed, "identifier": defense.identifier()})
 
-    def steal(self, target: Target, spec: ComponentSpec, attack_seed: int, dlabel: str, defense: Any | None) -> None:
+    def steal(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec,
+              defense: Any | None) -> None:
         """``target.seed``: the run seed (which victim); ``attack_seed``: the attacker's own root seed.
         The budget curve is drawn for the first attacker seed only (each point is a distillation)."""
         from redteam.registry import resolve
@@ -103,8 +104,7 @@ class ExtractionStage(Stage):
         ctx, sc = self.ctx, self.ctx.scenario
         label = spec.label()
         attack = resolve("attacks", spec.name)(component_params("attacks", spec, where=f"attacks.{label}"))
-        api = self.endpoint(target, defense, numpy_rng(target.seed, "serving-defense", dlabel, label, attack_seed))
-        knowledge = ctx.knowledge(target, label, attack_seed, api)
+        dlabel = defense_spec.label()
         histories = ctx.test_histories()
         kmax = max(AGREEMENT_KS)
         victim_top = self.victim_top(target)
@@ -112,7 +112,11 @@ class ExtractionStage(Stage):
                  **({} if defense is None else {"defense": dlabel})}
 
         with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if defense is None else f" under {dlabel}"),
-                                total=api.budget) as stage:
+                                total=sc.api.budget) as stage, \
+                attack_recommender(ctx, target, defense_spec, defense, attack_label=label, attack_seed=attack_seed) as served:
+            api = self.endpoint(served)
+            knowledge = ctx.knowledge(target, label, attack_seed, api)
+
             def on_progress(phase: str, done: float, total: float) -> None:
                 if phase == "queries":
                     stage.update(completed=done, total=total, status=f"{int(done)} queries")
@@ -124,6 +128,7 @@ class ExtractionStage(Stage):
             seconds_collect = time.perf_counter() - t0
             stage.update(completed=api.queries_used, total=api.budget,
                          status=f"{api.queries_used} queries, {len(transcript)} sequences")
+            transport = transport_info(served)
         ctx.events.emit("extraction_collected", **where, queries=api.queries_used, sequences=len(transcript),
                         few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
 
@@ -159,7 +164,7 @@ class ExtractionStage(Stage):
             "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,
             "queries": api.queries_used, "sequences": len(transcript), "few_shot_sequences": transcript.few_shot_count(),
             "seconds_collect": round(seconds_collect, 2), "seconds_distill": round(seconds_distill, 2),
-            "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1),
+            "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1), **transport,
             "distill_epochs": report.epochs_run, "best_epoch": report.best_epoch,
             "holdout_agreement@10": report.best_holdout_agreement10,
             **attack.diagnostics,

@@ -29,6 +29,7 @@ from redteam.evaluation import ranking_values
 from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
 from redteam.stages.base import Stage
+from redteam.stages.hosting import attack_recommender
 from redteam.stages.context import RunContext, Target
 from redteam.stages.defended_fit import add_detection, add_fit_cost, add_roc_curve, fit_defended
 from redteam.stages.exchange import StolenSurrogate, SurrogateKey
@@ -44,6 +45,7 @@ class PoisoningStage(Stage):
     family: ClassVar[str] = "poisoning"
     consumes: ClassVar[tuple[type, ...]] = (StolenSurrogate,)
     defense_kinds: ClassVar[frozenset[str]] = frozenset({"training", "detector"})
+    needs_model: ClassVar[bool] = True
     success_metric: ClassVar[str] = "target_hr@50"
     attack_verbs: ClassVar[tuple[str, ...]] = ("craft",)
 
@@ -80,10 +82,12 @@ class PoisoningStage(Stage):
 
         plan = build_plan(ctx.dataset, targets, settings, attack_seed)
         surrogate, source = self.surrogate_for(target, attack, attack_seed)
-        api = self.endpoint(target)
-        knowledge = ctx.knowledge(target, label, attack_seed, api, popularity=True, surrogate=surrogate,
-                                  surrogate_source=source)
-        with ctx.reporter.stage(f"{label}: craft {plan.n_fakes} fake profiles") as stage:
+        with ctx.reporter.stage(f"{label}: craft {plan.n_fakes} fake profiles") as stage, \
+                attack_recommender(ctx, target, ComponentSpec(name="none"), None, attack_label=label,
+                                   attack_seed=attack_seed) as served:
+            api = self.endpoint(served)
+            knowledge = ctx.knowledge(target, label, attack_seed, api, popularity=True, surrogate=surrogate,
+                                      surrogate_source=source)
             t0 = time.perf_counter()
             fakes = check_profiles(attack.craft(knowledge, plan), plan, ctx.dataset.n_items, f"attacks.{label}")
             seconds_craft = time.perf_counter() - t0
@@ -126,11 +130,11 @@ class PoisoningStage(Stage):
         for defense_spec in (d for d in self.defenses() if d.name != "none" and defends(d, attack_seed)):
             self.defended(target, defense_spec, label, fakes, attack_seed, histories, clean=clean, undefended=undefended)
 
-    def endpoint(self, target: Target) -> Any:
+    def endpoint(self, served: Any) -> Any:
         from redteam.serving.metered import MeteredEndpoint
 
         a = self.ctx.scenario.api
-        return MeteredEndpoint(target.recommender, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
+        return MeteredEndpoint(served, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
 
     def surrogate_for(self, target: Target, attack: Any, attack_seed: int) -> tuple[Any, str | None]:
         choice = getattr(attack.params, "surrogate", None)

@@ -4,8 +4,10 @@ port, and score its clean accuracy on the evaluation users."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from redteam.evaluation import recommender_ranking_values
+from redteam.registry import resolve
 from redteam.scenario import ComponentSpec
 from redteam.serving.local import LocalRecommender
 from redteam.stages.context import RunContext, Target
@@ -25,6 +27,8 @@ def train_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
     from redteam.fitting import fit_victim
 
     label = spec.label()
+    if getattr(resolve("victims", spec.name), "remote", False):
+        return remote_victim(ctx, spec, seed)
     epochs = int(spec.options.get("epochs", 0)) or None
     with ctx.training_progress(f"train {label} (seed {seed})", epochs, victim=label, seed=seed) as (stage, progress):
         t0 = time.perf_counter()
@@ -32,12 +36,37 @@ def train_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
                                          seed=seed, cache=ctx.cache, progress=progress)
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
     ctx.events.emit("victim_ready", victim=label, seed=seed, cached=cached, seconds=time.perf_counter() - t0)
+    ctx.artifacts[f"victims/{label}-seed{seed}"] = model.save  # `redteam serve <run dir>` serves it
     target = Target(spec=spec, seed=seed, model=model, recommender=serve_local(ctx, model))
-    with ctx.reporter.stage(f"evaluate {label}"):
-        values = recommender_ranking_values(target.recommender, ctx.test_histories(), ctx.test_targets(),
-                                            ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history)
-    row = ctx.rows.row(ctx.dataset.name, label)
-    for metric, per_user in values.items():
-        row.add(metric, per_user)
+    row = evaluate(ctx, target)
     row.info.setdefault("fit", []).append({"seed": seed, "cached": cached, **{k: info.get(k) for k in FIT_INFO}})
     return target
+
+
+def remote_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
+    """A recommender behind an HTTP endpoint: nothing to train; evaluated from its top-k lists."""
+    from redteam.fitting import build_victim
+
+    victim = build_victim(spec)
+    recommender = ctx.services.enter_context(victim.recommender(seed=seed))
+    if recommender.n_items != ctx.dataset.n_items:
+        from redteam.errors import ConfigError
+
+        raise ConfigError(f"victims.{spec.label()}: the endpoint serves {recommender.n_items} items but the dataset "
+                          f"'{ctx.dataset.name}' has {ctx.dataset.n_items}; both must share item ids 1..N")
+    target = Target(spec=spec, seed=seed, model=None, recommender=recommender, remote=victim)
+    row = evaluate(ctx, target)
+    row.info["evaluation"] = (f"top-{recommender.max_k} lists over HTTP: full-catalog metrics were not available "
+                              f"(HR/NDCG/MRR@K for K up to {recommender.max_k})")
+    return target
+
+
+def evaluate(ctx: RunContext, target: Target) -> Any:
+    """The victim's clean-accuracy row over the evaluation users."""
+    with ctx.reporter.stage(f"evaluate {target.label}"):
+        values = recommender_ranking_values(target.recommender, ctx.test_histories(), ctx.test_targets(),
+                                            ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history)
+    row = ctx.rows.row(ctx.dataset.name, target.label)
+    for metric, per_user in values.items():
+        row.add(metric, per_user)
+    return row

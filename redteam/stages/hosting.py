@@ -1,0 +1,103 @@
+"""Where an attack meets its victim: in this process, or over HTTP in a child process.
+
+``api: {transport: inprocess}`` (the default) puts the victim, and a serving defense wrapping it,
+in the attacker's own process. ``api: {transport: http}`` serves the victim (and the defense)
+with ``redteam serve`` in a child process on a loopback port for each attack, and hands the
+attack an HTTP client: the same answers for the same histories, now across a process boundary.
+A remote victim (``victims: [{name: http, ...}]``) is always reached over HTTP.
+
+Over HTTP, each attack keeps a transcript (the client's answer journal and the server's ledger)
+under ``<cache dir>/transcripts/<run fingerprint>/``: a run started again after a crash or an
+interrupt replays the answers it already bought instead of buying them again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from redteam.scenario import ComponentSpec
+from redteam.seeding import numpy_rng
+from redteam.stages.context import RunContext, Target
+
+
+def is_remote(target: Target) -> bool:
+    return target.remote is not None
+
+
+@contextmanager
+def attack_recommender(ctx: RunContext, target: Target, defense_spec: ComponentSpec, defense: Any | None, *,
+                       attack_label: str, attack_seed: int) -> Iterator[Any]:
+    """The recommender one attack (with one attacker seed) queries, for as long as it queries."""
+    dlabel = defense_spec.label()
+    seed_path = [dlabel, attack_label, attack_seed]
+    if is_remote(target):
+        folder = transcript_dir(ctx, target, *seed_path)
+        with target.remote.recommender(journal=folder / "journal.sqlite", seed=attack_seed) as remote:
+            yield (remote if defense is None  # a serving defense is then a proxy in front of the remote service
+                   else defense.wrap(remote, numpy_rng(target.seed, "serving-defense", *seed_path)))
+    elif ctx.scenario.api.transport == "inprocess":
+        yield (target.recommender if defense is None
+               else defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", *seed_path)))
+    else:
+        with served_over_http(ctx, target, [] if defense is None else [defense_spec], seed_path) as remote:
+            yield remote
+
+
+@contextmanager
+def served_over_http(ctx: RunContext, target: Target, defenses: list[ComponentSpec],
+                     seed_path: list[str | int]) -> Iterator[Any]:
+    """``redteam serve`` for this victim in a child process, and a client for it."""
+    from redteam.serving.http_client import HttpRecommender, HttpSettings
+    from redteam.serving.launcher import ServerProcess
+    from redteam.serving.serve_settings import ServeSettings
+
+    api = ctx.scenario.api
+    folder = transcript_dir(ctx, target, *seed_path)
+    settings = ServeSettings(topk=api.topk, expose_scores=api.expose_scores, exclude_history=api.exclude_history,
+                             batch_size=api.batch_size, budget=api.budget, max_batch=api.http_batch_size,
+                             ledger=folder / "ledger.sqlite", seed=target.seed, seed_path=seed_path, defenses=defenses)
+    with ServerProcess(saved_model(ctx, target), settings, threads=ctx.scenario.runtime.threads) as server:
+        client = HttpSettings(url=f"{server.url}/v1/recommend", headers={"Authorization": f"Bearer {server.key}"},
+                              n_items=ctx.dataset.n_items, max_k=api.topk, batch_size=api.http_batch_size,
+                              concurrency=1, scores_path="$.scores" if api.expose_scores else None)
+        with HttpRecommender(client, journal=folder / "journal.sqlite", seed=int(seed_path[-1])) as remote:
+            yield remote
+
+
+def saved_model(ctx: RunContext, target: Target) -> Path:
+    """The victim's weights in a folder ``redteam serve`` can load (written once per victim and seed)."""
+    key = ("saved-model", target.label, target.seed)
+    if key not in ctx.scratch:
+        folder = Path(ctx.services.enter_context(tempfile.TemporaryDirectory(prefix="redteam-victim-"))) / "model"
+        target.model.save(folder)
+        ctx.scratch[key] = folder
+    return ctx.scratch[key]
+
+
+def transcript_dir(ctx: RunContext, target: Target, *names: str | int) -> Path:
+    """Where one attack's transcript lives: in the cache (kept for a resumed run) or, with the cache
+    off, in a folder removed at the end of the run."""
+    leaf = "-".join([target.label, f"seed{target.seed}", *map(str, names)])
+    if ctx.cache.enabled and ctx.cache.read:
+        root = ctx.cache.root.parent / "transcripts" / ctx.scenario.fingerprint()
+    else:
+        if ("transcripts",) not in ctx.scratch:
+            ctx.scratch[("transcripts",)] = Path(ctx.services.enter_context(
+                tempfile.TemporaryDirectory(prefix="redteam-transcripts-")))
+        root = ctx.scratch[("transcripts",)]
+    folder = root / leaf
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def transport_info(served: Any) -> dict[str, Any]:
+    """How an attack's queries travelled, for its row's info: live and replayed queries over HTTP."""
+    sent = getattr(served, "queries_sent", None)
+    if sent is None:
+        return {}
+    return {"transport": "http", "queries_sent_live": sent, "queries_replayed": served.queries_replayed,
+            "http_requests": served.requests_sent, "http_retries": served.retries}
