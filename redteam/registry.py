@@ -24,6 +24,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "popularity": "victims.popularity:Popularity",
         "ranker.embedding": "victims.embedding_ranker:EmbeddingRanker",
         "ranker.causal_lm": "victims.causal_lm_ranker:CausalLMRanker",
+        "http": "victims.http_victim:HttpVictim",
     },
     "attacks": {
         "extraction.random": "attacks.extraction.random_sequences:RandomSequences",
