@@ -121,7 +121,7 @@ async def accounting(url: str, keys: dict[str, str], histories, total: int, batc
 
     names = list(keys)
     answered = dict.fromkeys(names, 0)
-    per_client = total // (clients * batch)
+    per_client = -(-total // (clients * batch))  # at least `total` queries in all
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
         async def worker(w: int) -> None:
             name = names[w % len(names)]

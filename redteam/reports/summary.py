@@ -41,12 +41,21 @@ def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
         ("seeds", f"run {p.get('seeds', '?')}" + (f"; attacker {attacker_seeds}" if attacker_seeds else "")),
         ("confidence intervals", str(p.get("ci", "?"))),
     ]
+    items += [(f"evaluation of {victim}", text) for victim, text in evaluation_notes(results)]
     if api:
         budget = api.get("budget")
         items.append(("black-box API", f"top-{api.get('topk')} ids, budget "
                       f"{'unlimited' if budget is None else f'{budget:,} queries'}, scores "
-                      f"{'exposed' if api.get('expose_scores') else 'hidden'}"))
+                      f"{'exposed' if api.get('expose_scores') else 'hidden'}"
+                      + ("; over HTTP (redteam serve in a child process)" if api.get("transport") == "http" else "")))
     return items + _run_items(results)
+
+
+def evaluation_notes(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """(victim, note) for victims not scored over the full catalog (a remote victim's top-k lists)."""
+    notes = {r["victim"]: r["info"]["evaluation"] for r in results.get("rows", [])
+             if r.get("attack") == "none" and isinstance(r.get("info"), dict) and r["info"].get("evaluation")}
+    return sorted(notes.items())
 
 
 def _sts_items(results: dict[str, Any]) -> list[tuple[str, str]]:

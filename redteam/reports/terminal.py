@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.reports.summary import COUNTS, metric_columns, protocol_items, short_name
+from redteam.reports.summary import COUNTS, evaluation_notes, metric_columns, protocol_items, short_name
 
 __all__ = ["format_metric", "render", "render_curves", "render_gcg_losses"]
 
@@ -44,6 +44,7 @@ def _sequence_header(results: dict[str, Any]) -> str:
         f"test users: {proto['test_users']}"
         + (f" (the attacker's {proto['attacker_users']} few-shot users excluded)" if proto.get("attacker_users") else "")
         + f"; seeds: {proto['seeds']}; CI: {proto['ci']}",
+        *(f"[yellow]evaluation of {victim}: {note}[/]" for victim, note in evaluation_notes(results)),
     ])
 
 

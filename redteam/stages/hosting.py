@@ -57,7 +57,7 @@ def served_over_http(ctx: RunContext, target: Target, defenses: list[ComponentSp
 
     api = ctx.scenario.api
     folder = transcript_dir(ctx, target, *seed_path)
-    settings = ServeSettings(topk=api.topk, expose_scores=api.expose_scores, exclude_history=api.exclude_history,
+    settings = ServeSettings(port=0, topk=api.topk, expose_scores=api.expose_scores, exclude_history=api.exclude_history,
                              batch_size=api.batch_size, budget=api.budget, max_batch=api.http_batch_size,
                              ledger=folder / "ledger.sqlite", seed=target.seed, seed_path=seed_path, defenses=defenses)
     with ServerProcess(saved_model(ctx, target), settings, threads=ctx.scenario.runtime.threads) as server:

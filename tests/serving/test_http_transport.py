@@ -85,6 +85,7 @@ def test_a_run_whose_server_dies_resumes_from_its_transcript(run_cli, tmp_path, 
     assert code == 2 and results is None, err
     assert "http://127.0.0.1:" in err and len(err.strip().splitlines()) == 1
     ledger = started[0].settings.ledger
+    assert started[0].settings.port == 0  # each served victim on a free port, never a fixed one
     bought = Ledger(ledger).counts()["runner"]["used"]
     assert 0 < bought < SCENARIO["api"]["budget"]
 

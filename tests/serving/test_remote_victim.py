@@ -36,7 +36,8 @@ def test_attack_your_own_recommender_at_its_endpoint(run_cli, tmp_path, monkeypa
         path = scenario(tmp_path, "staging", {**victim, "url": f"{server.url}/v1/recommend"}, items=150)
         result = run_cli("run", path, "-q", "--out", tmp_path / "runs")
     assert result.code == 0, result.stderr
-    results = json.loads(next((tmp_path / "runs").glob("staging-*/results.json")).read_text())
+    run_dir = next((tmp_path / "runs").glob("staging-*"))
+    results = json.loads((run_dir / "results.json").read_text())
     clean = next(r for r in results["rows"] if r["attack"] == "none")
     stolen = next(r for r in results["rows"] if r["attack"] == "extraction.fewshot")
     assert "full-catalog metrics were not available" in clean["info"]["evaluation"]
@@ -45,6 +46,8 @@ def test_attack_your_own_recommender_at_its_endpoint(run_cli, tmp_path, monkeypa
     assert stolen["info"]["extraction"][0]["queries"] <= 600
     books = Ledger(ledger).counts()["red-team"]
     assert books["used"] == books["logged"] >= stolen["info"]["extraction"][0]["queries"]
+    assert run_cli("report", run_dir, "--format", "md", "-o", tmp_path / "report.md").code == 0
+    assert "full-catalog metrics were not available" in (tmp_path / "report.md").read_text()
     assert KEY not in json.dumps(results) and KEY not in (server._dir / "server.log").read_text()
 
 
