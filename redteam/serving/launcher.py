@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ServerProcess":
+        self._dir.mkdir(parents=True, exist_ok=True)
         config = self._dir / "serve.yaml"
         settings = self.settings.model_copy(update={"host": "127.0.0.1", "port": self.port or 0})
         config.write_text(json.dumps(settings.model_dump(mode="json")))
@@ -101,6 +103,7 @@ class ServerProcess:
         if getattr(self, "_log", None) is not None:
             self._log.close()
             self._log = None
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":
         return self.start()

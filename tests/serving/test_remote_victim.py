@@ -35,6 +35,7 @@ def test_attack_your_own_recommender_at_its_endpoint(run_cli, tmp_path, monkeypa
     with ServerProcess(model_dir, ServeSettings(topk=20, budget=5000, ledger=ledger), keys={"red-team": KEY}) as server:
         path = scenario(tmp_path, "staging", {**victim, "url": f"{server.url}/v1/recommend"}, items=150)
         result = run_cli("run", path, "-q", "--out", tmp_path / "runs")
+        server_log = (server._dir / "server.log").read_text()
     assert result.code == 0, result.stderr
     run_dir = next((tmp_path / "runs").glob("staging-*"))
     results = json.loads((run_dir / "results.json").read_text())
@@ -48,7 +49,7 @@ def test_attack_your_own_recommender_at_its_endpoint(run_cli, tmp_path, monkeypa
     assert books["used"] == books["logged"] >= stolen["info"]["extraction"][0]["queries"]
     assert run_cli("report", run_dir, "--format", "md", "-o", tmp_path / "report.md").code == 0
     assert "full-catalog metrics were not available" in (tmp_path / "report.md").read_text()
-    assert KEY not in json.dumps(results) and KEY not in (server._dir / "server.log").read_text()
+    assert KEY not in json.dumps(results) and KEY not in server_log
 
 
 def test_a_failing_endpoint_stops_the_run_with_one_line_and_exit_2(run_cli, tmp_path) -> None:
