@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from redteam.errors import InvalidQuery
-from redteam.serving.http_schema import Info, Limits, Problem, RecommendRequest, RecommendResponse
+from redteam.serving.http_schema import Info, Limits, Problem, RecommendRequest, RecommendResponse, request_digest
 from redteam.serving.keys import KeyRing
 from redteam.serving.ledger import Ledger
 from redteam.serving.port import Recommender, check_ids
@@ -180,10 +180,14 @@ def create_app(recommender: Recommender, settings: ServeSettings, *, keys: KeyRi
         histories = check_sizes(req, settings, recommender.n_items)
         k = req.k or settings.topk
         idem = idempotency_key(request)
+        digest = request_digest(req.histories, k) if idem is not None else None
         if idem is not None:
             stored = await run_in_threadpool(ledger.answer_of, key, idem)
             if stored is not None:
-                return Response(stored, media_type="application/json",
+                if stored[1] != digest:
+                    raise Refused(422, "idempotency_mismatch",
+                                  "Idempotency-Key: already used for a different request (histories or k)")
+                return Response(stored[0], media_type="application/json",
                                 headers={"Idempotent-Replayed": "true", **accounting_headers(state, key)})
             if (key, idem) in state.in_flight:
                 raise Refused(409, "in_progress", "a request with this Idempotency-Key is being answered",
@@ -202,7 +206,7 @@ def create_app(recommender: Recommender, settings: ServeSettings, *, keys: KeyRi
             state.in_flight.add((key, idem))
         try:
             text, logged = await run_in_threadpool(state.answer, histories, k)
-            await run_in_threadpool(ledger.record, key, idem, req.histories, logged, text)
+            await run_in_threadpool(ledger.record, key, idem, req.histories, logged, text, digest)
             state.used[key] = state.used.get(key, 0) + n
         finally:
             state.pending[key] -= n

@@ -14,7 +14,6 @@ it, and a rerun of the same attack replays what it already bought.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import secrets
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from redteam.errors import BudgetExceeded, ConfigError, RemoteError
+from redteam.serving.http_schema import request_digest
 from redteam.serving.http_settings import HttpSettings, fill_body
 from redteam.serving.journal import AnswerJournal
 from redteam.serving.port import Histories, TopK, check_ids
@@ -51,11 +51,12 @@ class HttpRecommender:
         self._body = settings.resolved_body()
         self._items_path = parse_path(settings.items_path)
         self._scores_path = None if settings.scores_path is None else parse_path(settings.scores_path)
+        self._where = f"{settings.method} {public_url(settings.url)}"
+        self._journal = AnswerJournal(journal, settings.fingerprint()) if journal is not None else None
+        self._run_id = self._journal.journal_id if self._journal is not None else secrets.token_hex(8)
         self._http = httpx.Client(timeout=settings.timeout_s, follow_redirects=False,
                                   limits=httpx.Limits(max_connections=settings.concurrency,
                                                       max_keepalive_connections=settings.concurrency))
-        self._journal = AnswerJournal(journal) if journal is not None else None
-        self._run_id = self._journal.journal_id if self._journal else secrets.token_hex(8)
         self._jitter = random.Random(seed)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -92,7 +93,7 @@ class HttpRecommender:
     # ------------------------------------------------------------------------------------ one request
 
     def _answer(self, seq: int, histories: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray | None]:
-        digest = hashlib.sha256(json.dumps([k, histories], separators=(",", ":")).encode()).hexdigest()
+        digest = request_digest(histories, k)
         if self._journal is not None:
             stored = self._journal.lookup(seq, digest)
             if stored is not None:
@@ -100,7 +101,8 @@ class HttpRecommender:
                 return stored
         headers = dict(self._headers)
         if self.settings.idempotency_header:
-            headers[self.settings.idempotency_header] = f"{self._run_id}-{seq}"
+            # the request's hash in its key: a rerun that asks something else at this position gets a new key
+            headers[self.settings.idempotency_header] = f"{self._run_id}-{seq}-{digest[:16]}"
         response = self._send(self.settings.method, self.settings.url, headers,
                               json.dumps(fill_body(self._body, histories, k)).encode())
         items, scores = self._parse(response, len(histories), k)
@@ -115,7 +117,7 @@ class HttpRecommender:
         import httpx
 
         s = self.settings
-        where = f"{method} {url}"
+        where = f"{method} {public_url(url)}"
         if content is not None:
             headers = {**headers, "Content-Type": "application/json"}
         for attempt in range(s.max_retries + 1):
@@ -124,8 +126,10 @@ class HttpRecommender:
                 response = self._http.request(method, url, headers=headers, content=content)
             except httpx.TimeoutException:
                 failure, wait = f"no answer within {s.timeout_s:g} s", None
-            except httpx.TransportError as exc:
+            except httpx.NetworkError as exc:  # connect, read, write: the message names no header
                 failure, wait = f"{type(exc).__name__}: {one_line(str(exc)) or 'connection failed'}", None
+            except httpx.RequestError as exc:  # protocol errors may quote the request: name the kind only
+                failure, wait = type(exc).__name__, None
             else:
                 if response.status_code < 300:
                     return response
@@ -149,10 +153,10 @@ class HttpRecommender:
         return min(s.max_backoff_s, s.backoff_s * 2 ** attempt) * jitter
 
     def _parse(self, response: Any, n: int, k: int) -> tuple[np.ndarray, np.ndarray | None]:
-        where = f"{self.settings.method} {self.settings.url}: HTTP {response.status_code}"
+        where = f"{self._where}: HTTP {response.status_code}"
         try:
             document = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RemoteError(f"{where}: the answer is not JSON ({one_line(response.text)[:DETAIL_CHARS]!r})") from None
         items = self._matrix(document, self._items_path, self.settings.items_path, where, n, k, ids=True)
         scores = None
@@ -167,13 +171,14 @@ class HttpRecommender:
             raise RemoteError(f"{where}: {path}: {exc}") from None
         if not isinstance(rows, list) or len(rows) != n or not all(isinstance(r, list) and len(r) >= k for r in rows):
             raise RemoteError(f"{where}: {path} must hold {n} lists of at least {k} values, one per history")
+        kinds = (int,) if ids else (int, float)
+        if any(isinstance(v, bool) or not isinstance(v, kinds) for r in rows for v in r[:k]):
+            raise RemoteError(f"{where}: {path} holds values that are not {'integer item ids' if ids else 'numbers'}")
         try:
             matrix = np.asarray([r[:k] for r in rows], dtype=np.int64 if ids else np.float32)
-        except (TypeError, ValueError, OverflowError):
-            raise RemoteError(f"{where}: {path} holds values that are not {'item ids' if ids else 'numbers'}") from None
+        except OverflowError:
+            raise RemoteError(f"{where}: {path} holds numbers out of range") from None
         if ids:
-            if any(isinstance(v, (bool, float)) or not isinstance(v, int) for r in rows for v in r[:k]):
-                raise RemoteError(f"{where}: {path} holds values that are not integer item ids")
             if matrix.size and (matrix.min() < 1 or matrix.max() > self.n_items):
                 raise RemoteError(f"{where}: {path} holds item ids outside 1..{self.n_items}")
         return matrix
@@ -191,9 +196,12 @@ class HttpRecommender:
         response = self._send("GET", url, self._headers)
         try:
             info = response.json()
-            n_items, topk = int(info["n_items"]), int(info["topk"])
-        except (ValueError, KeyError, TypeError):
-            raise RemoteError(f"GET {url}: HTTP {response.status_code}: expected JSON with n_items and topk") from None
+            n_items, topk = info["n_items"], info["topk"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            n_items = topk = None
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n_items, topk)):
+            raise RemoteError(f"GET {public_url(url)}: HTTP {response.status_code}: expected JSON with positive "
+                              "integers n_items and topk")
         return s.n_items or n_items, s.max_k or topk
 
     def _charge(self, n: int) -> None:
@@ -226,6 +234,17 @@ class HttpRecommender:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def public_url(url: str) -> str:
+    """The URL as error messages show it: no user:password@, no query string (either may hold a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def one_line(text: str) -> str:

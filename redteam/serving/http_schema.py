@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
@@ -41,3 +44,9 @@ class Info(BaseModel):
     used: int = Field(description="queries charged to the caller's key")
     remaining: int | None
     limits: Limits
+
+
+def request_digest(histories: list[list[int]], k: int) -> str:
+    """What a request asks, as a hash: the server keeps it with an ``Idempotency-Key`` (a reused key
+    cannot fetch another request's answer) and the client's journal keys answers by it."""
+    return hashlib.sha256(json.dumps([k, histories], separators=(",", ":")).encode()).hexdigest()

@@ -10,6 +10,7 @@ The defaults speak the protocol of ``redteam serve``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from redteam.serving.response_path import parse_path
 
 HISTORIES, K = "{{histories}}", "{{k}}"
 _ENV = re.compile(r"\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VISIBLE = re.compile(r"[\x20-\x7e]*")
 
 
 class HttpSettings(Params):
@@ -76,8 +78,18 @@ class HttpSettings(Params):
         return self.url[: -len("/v1/recommend")] + "/v1/info" if self.url.endswith("/v1/recommend") else None
 
     def resolved_headers(self) -> dict[str, str]:
-        """The headers with ``{{env.NAME}}`` replaced from the environment (a missing one is an error)."""
-        return with_secrets(self.headers, "victims.http.headers")
+        """The headers with ``{{env.NAME}}`` replaced from the environment (a missing one is an error,
+        and so is a value HTTP cannot carry; the message never shows the value)."""
+        resolved = with_secrets(self.headers, "victims.http.headers")
+        for name, value in resolved.items():
+            if not _VISIBLE.fullmatch(value):
+                raise ConfigError(f"victims.http.headers.{name}: the value{_env_names(self.headers[name])} holds a "
+                                  "character a header cannot carry (a newline, a control or non-ASCII character)")
+        return resolved
+
+    def fingerprint(self) -> str:
+        """What shapes the answers a journal keeps: the endpoint, the request template, the paths."""
+        return json.dumps([self.method, self.url, self.body, self.items_path, self.scores_path], sort_keys=True)
 
     def resolved_body(self) -> dict[str, Any]:
         return with_secrets(self.body, "victims.http.body")
@@ -99,6 +111,11 @@ def with_secrets(value: Any, where: str) -> Any:
         return os.environ[name]
 
     return _ENV.sub(secret, value)
+
+
+def _env_names(template: str) -> str:
+    names = _ENV.findall(template)
+    return f" (from {', '.join(names)})" if names else ""
 
 
 def fill_body(template: Any, histories: list[list[int]], k: int) -> Any:

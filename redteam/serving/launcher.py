@@ -43,6 +43,15 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ServerProcess":
+        """Start the child and wait until it answers /healthz; on any failure (Ctrl-C included) the
+        child is stopped before the error propagates."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "ServerProcess":
         self._dir.mkdir(parents=True, exist_ok=True)
         config = self._dir / "serve.yaml"
         settings = self.settings.model_copy(update={"host": "127.0.0.1", "port": self.port or 0})
@@ -62,7 +71,6 @@ class ServerProcess:
                 raise RemoteError(f"redteam serve {self.model_dir} exited with code {self.proc.returncode} "
                                   f"before serving: {self.last_log_line()}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise RemoteError(f"redteam serve {self.model_dir}: not ready after {self.start_timeout:.0f} s")
             time.sleep(0.05)
         self.port = json.loads(ready.read_text())["port"]
@@ -79,7 +87,6 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
-                self.stop()
                 raise RemoteError(f"{self.url}/healthz: the served victim never became healthy")
             time.sleep(0.05)
 
@@ -92,6 +99,12 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -100,9 +113,7 @@ class ServerProcess:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
+        self._close_log()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":

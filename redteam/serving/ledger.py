@@ -21,7 +21,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (key TEXT PRIMARY KEY, used INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, idempotency_key TEXT,
-    queries INTEGER NOT NULL, answer TEXT, at REAL NOT NULL);
+    queries INTEGER NOT NULL, answer TEXT, request_hash TEXT, at REAL NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS requests_idempotent ON requests (key, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queries (
@@ -58,22 +58,24 @@ class Ledger:
         with self._lock:
             return dict(self._db.execute("SELECT key, used FROM usage").fetchall())
 
-    def answer_of(self, key: str, idempotency_key: str) -> str | None:
-        """The stored answer (JSON text) of a request already charged under this idempotency key."""
+    def answer_of(self, key: str, idempotency_key: str) -> tuple[str, str | None] | None:
+        """(answer JSON text, request hash) of a request already charged under this idempotency key."""
         with self._lock:
-            row = self._db.execute("SELECT answer FROM requests WHERE key = ? AND idempotency_key = ?",
+            row = self._db.execute("SELECT answer, request_hash FROM requests WHERE key = ? AND idempotency_key = ?",
                                    (key, idempotency_key)).fetchone()
-        return None if row is None else row[0]
+        return None if row is None else (row[0], row[1])
 
     def record(self, key: str, idempotency_key: str | None, histories: list[list[int]],
-               returned: list[list[int]], answer: str | None) -> None:
+               returned: list[list[int]], answer: str | None, request_hash: str | None = None) -> None:
         """Charge ``len(histories)`` queries to ``key`` and log them, in one durable transaction."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                cur = db.execute("INSERT INTO requests (key, idempotency_key, queries, answer, at) VALUES (?, ?, ?, ?, ?)",
-                                 (key, idempotency_key, len(histories), answer if idempotency_key else None, time.time()))
+                cur = db.execute("INSERT INTO requests (key, idempotency_key, queries, answer, request_hash, at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (key, idempotency_key, len(histories),
+                                                              answer if idempotency_key else None,
+                                                              request_hash if idempotency_key else None, time.time()))
                 request = cur.lastrowid
                 db.executemany("INSERT INTO queries (request, key, history, returned) VALUES (?, ?, ?, ?)",
                                [(request, key, json.dumps(h), json.dumps(r)) for h, r in zip(histories, returned)])

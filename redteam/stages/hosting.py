@@ -81,7 +81,11 @@ def saved_model(ctx: RunContext, target: Target) -> Path:
 def transcript_dir(ctx: RunContext, target: Target, *names: str | int) -> Path:
     """Where one attack's transcript lives: in the cache (kept for a resumed run) or, with the cache
     off, in a folder removed at the end of the run."""
-    leaf = "-".join([target.label, f"seed{target.seed}", *map(str, names)])
+    return transcript_folder(ctx, target.label, target.seed, *names)
+
+
+def transcript_folder(ctx: RunContext, label: str, seed: int, *names: str | int) -> Path:
+    leaf = "-".join([label, f"seed{seed}", *map(str, names)])
     if ctx.cache.enabled and ctx.cache.read:
         root = ctx.cache.root.parent / "transcripts" / ctx.scenario.fingerprint()
     else:

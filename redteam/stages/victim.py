@@ -11,6 +11,7 @@ from redteam.registry import resolve
 from redteam.scenario import ComponentSpec
 from redteam.serving.local import LocalRecommender
 from redteam.stages.context import RunContext, Target
+from redteam.stages.hosting import transcript_folder
 
 FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")
 
@@ -48,7 +49,9 @@ def remote_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
     from redteam.fitting import build_victim
 
     victim = build_victim(spec)
-    recommender = ctx.services.enter_context(victim.recommender(seed=seed))
+    # its answers to the evaluation users are journaled too: a rerun does not buy them again
+    journal = transcript_folder(ctx, spec.label(), seed, "evaluation") / "journal.sqlite"
+    recommender = ctx.services.enter_context(victim.recommender(journal=journal, seed=seed))
     if recommender.n_items != ctx.dataset.n_items:
         from redteam.errors import ConfigError
 

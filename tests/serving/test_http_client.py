@@ -30,7 +30,7 @@ def test_template_paths_and_info_reach_a_foreign_protocol(monkeypatch) -> None:
         top = client.recommend(HISTORIES, 4)
     np.testing.assert_array_equal(top.items, answer_of(HISTORIES, 4))
     np.testing.assert_array_equal(top.scores, np.tile(-np.arange(4, dtype=np.float32), (5, 1)))
-    posts = sorted(server.recommend_requests(), key=lambda p: int(p["headers"]["idempotency-key"].rsplit("-", 1)[1]))
+    posts = sorted(server.recommend_requests(), key=lambda p: int(p["headers"]["idempotency-key"].split("-")[1]))
     assert [p["body"]["query"]["batch"] for p in posts] == [HISTORIES[0:2], HISTORIES[2:4], HISTORIES[4:]]
     assert all(p["body"]["query"]["n"] == 4 and p["body"]["client"] == "redteam" for p in posts)
     assert all(r["headers"]["authorization"] == "Bearer s3cret-token" for r in server.requests)
@@ -127,7 +127,7 @@ def test_a_journal_replays_bought_answers_and_forgets_a_diverging_path(tmp_path)
 
 def test_redteam_serve_speaks_the_default_protocol(model_dir) -> None:
     """The defaults (template, paths, /v1/info) reach `redteam serve` with no settings but URL and key."""
-    from served import KEYS, auth, thread_server
+    from served import auth, thread_server
 
     with thread_server(model_dir, budget=30, expose_scores=True) as (url, state):
         client_settings = HttpSettings(url=f"{url}/v1/recommend", headers=auth("alice"), scores_path="$.scores")
@@ -138,7 +138,81 @@ def test_redteam_serve_speaks_the_default_protocol(model_dir) -> None:
             np.testing.assert_array_equal(top.items, expected_top.items)
             with pytest.raises(BudgetExceeded, match=r"HTTP 402: 29 queries asked, 28 left"):
                 client.recommend([[1]] * 29, 5)
-    assert KEYS["alice"] not in str(client_settings.model_dump(exclude={"headers"}))
+
+
+def test_reruns_against_redteam_serve_never_pay_twice_nor_get_another_requests_answer(model_dir, tmp_path) -> None:
+    """Three runs share one journal and one ledger: the first buys, the second (identical) replays
+    without a request, the third diverges at its second request and gets that request's own answer
+    (a key that held the request's position before now carries another hash)."""
+    from served import auth, thread_server
+
+    journal, ledger = tmp_path / "journal.sqlite", tmp_path / "ledger.sqlite"
+    first_asks = [[[1, 2], [3]], [[5, 6]], [[7], [8, 9]]]
+    third_asks = [[[1, 2], [3]], [[30, 4]], [[7], [8, 9]]]
+    with thread_server(model_dir, ledger=ledger) as (url, state):
+        settings = HttpSettings(url=f"{url}/v1/recommend", headers=auth("alice"), batch_size=2)
+        truth = lambda asks: [state.recommender.recommend([np.array(h) for h in b], 10).items for b in asks]  # noqa: E731
+        runs = []
+        for asks in (first_asks, first_asks, third_asks):
+            with HttpRecommender(settings, journal=journal) as client:
+                got = [client.recommend(b, 10).items for b in asks]
+                runs.append((client.queries_sent, client.queries_replayed, client._run_id))
+            for g, t in zip(got, truth(asks)):
+                np.testing.assert_array_equal(g, t)
+        books = state.ledger.counts()["alice"]
+        keys = [r[0] for r in state.ledger._db.execute("SELECT idempotency_key FROM requests ORDER BY id")]
+    from redteam.serving.journal import AnswerJournal
+
+    journal_id = AnswerJournal(journal, settings.fingerprint()).journal_id
+    assert [r[2] for r in runs] == [journal_id] * 3  # the first run's keys already carry the journal's id
+    # third run: request 0 from the journal, request 1 (new) bought, request 2 dropped from the journal
+    # with everything after the divergence but answered again by the server's books, not charged
+    assert runs[0][:2] == (5, 0) and runs[1][:2] == (0, 5) and runs[2][:2] == (1, 4)
+    assert books["used"] == books["logged"] == 6 and len(keys) == 4 and all(k.startswith(journal_id) for k in keys)
+
+
+def test_a_reused_idempotency_key_with_another_body_is_refused(model_dir) -> None:
+    from served import post, thread_server
+
+    with thread_server(model_dir) as (url, state):
+        assert post(url, {"histories": [[1, 2]]}, headers={"Idempotency-Key": "k-1"}).status_code == 200
+        again = post(url, {"histories": [[1, 2]]}, headers={"Idempotency-Key": "k-1"})
+        assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+        other = post(url, {"histories": [[3, 4]]}, headers={"Idempotency-Key": "k-1"})
+        assert other.status_code == 422 and other.json()["error"] == "idempotency_mismatch"
+        assert state.ledger.counts()["alice"]["used"] == 1
+
+
+def test_a_journal_of_other_settings_is_emptied_and_a_corrupt_one_is_a_data_error(tmp_path) -> None:
+    from redteam.errors import DataError
+    from redteam.serving.journal import AnswerJournal
+
+    path = tmp_path / "journal.sqlite"
+    first = AnswerJournal(path, "endpoint A")
+    first.record(0, "h", np.ones((1, 3), dtype=np.int64), None)
+    first.close()
+    assert len(AnswerJournal(path, "endpoint A")) == 1 and len(AnswerJournal(path, "endpoint B")) == 0
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(DataError, match=r"broken\.sqlite: the answer journal cannot be used"):
+        AnswerJournal(broken)
+
+
+def test_secrets_never_reach_an_error_line(monkeypatch) -> None:
+    from redteam.serving.http_client import public_url
+
+    monkeypatch.setenv("REDTEAM_TEST_TOKEN", "sk-secret-value\n")
+    with pytest.raises(ConfigError, match=r"headers\.Authorization: the value \(from REDTEAM_TEST_TOKEN\) holds a "
+                                          r"character a header cannot carry") as caught:
+        HttpRecommender(HttpSettings(headers={"Authorization": "Bearer {{env.REDTEAM_TEST_TOKEN}}"}, n_items=5, max_k=5))
+    assert "sk-secret" not in str(caught.value)
+    assert public_url("https://user:pw@api.example.com:8443/v1/recommend?api_key=s3") == \
+        "https://api.example.com:8443/v1/recommend"
+    with fault_server(["401"]) as server:
+        url = server.url.replace("http://", "http://user:pw@") + "/recs?api_key=s3"
+        with HttpRecommender(settings(server, url=url)) as client, pytest.raises(RemoteError) as failed:
+            client.recommend(HISTORIES[:1], TOPK)
+    assert "pw" not in str(failed.value) and "s3" not in str(failed.value) and "HTTP 401" in str(failed.value)
 
 
 def test_import_redteam_does_not_import_httpx() -> None:

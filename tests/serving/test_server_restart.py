@@ -26,7 +26,7 @@ def test_an_attack_carries_on_across_a_server_restart(model_dir, tmp_path) -> No
     batches = queries(30)
     with ServerProcess(model_dir, ServeSettings(port=0, topk=10, ledger=ledger, budget=150), keys={"attacker": KEY}) as server:
         settings = HttpSettings(url=f"{server.url}/v1/recommend", headers={"Authorization": f"Bearer {KEY}"},
-                                max_retries=20, backoff_s=0.2, max_backoff_s=1.0, concurrency=1)
+                                max_retries=20, backoff_s=0.2, max_backoff_s=2.0, concurrency=1)
         with HttpRecommender(settings, journal=tmp_path / "journal.sqlite") as client:
             answers = [client.recommend(b, 10).items for b in batches[:10]]
             server.kill()
