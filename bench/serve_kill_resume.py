@@ -1,9 +1,9 @@
 """A served victim SIGKILLed mid-extraction, and the run started again.
 
-    python bench/serve_kill_resume.py [--scenario scenarios/extraction_http.yaml] [--after 4]
+    python bench/serve_kill_resume.py [--scenario scenarios/extraction_http.yaml] [--after-requests 80]
 
 Runs the scenario (``api.transport: http``) with a fresh cache, kills its first ``redteam serve``
-child ``--after`` seconds after it is up, and prints the first run's exit code and error line and
+child with SIGKILL once that server's ledger holds ``--after-requests`` answered requests, and prints the first run's exit code and error line and
 the server's books; then runs the same command again and prints, per attack, the queries bought
 live and replayed, the books again (each query charged and logged once) and Agreement@10.
 """
@@ -36,6 +36,21 @@ def first_server(run: subprocess.Popen, timeout: float = 300) -> int:
     raise SystemExit("no server started")
 
 
+def requests_answered(cache: Path) -> int:
+    import sqlite3
+
+    ledgers = sorted(cache.glob("transcripts/*/*/ledger.sqlite"))
+    if not ledgers:
+        return 0
+    db = sqlite3.connect(f"file:{ledgers[0]}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()
+
+
 def books(cache: Path) -> dict:
     from redteam.serving.ledger import Ledger
 
@@ -45,7 +60,7 @@ def books(cache: Path) -> dict:
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=str(REPO / "scenarios/extraction_http.yaml"))
-    parser.add_argument("--after", type=float, default=4.0, help="seconds between the server's start and the kill")
+    parser.add_argument("--after-requests", type=int, default=80, help="answered requests before the kill")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="redteam-kill-") as tmp:
         cache, out = Path(tmp) / "cache", Path(tmp) / "runs"
@@ -54,7 +69,8 @@ def main() -> None:
                "--threads", str(args.threads)]
         run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         server = first_server(run)
-        time.sleep(args.after)
+        while requests_answered(cache) < args.after_requests and run.poll() is None:
+            time.sleep(0.01)
         os.kill(server, signal.SIGKILL)
         _, err = run.communicate()
         print(f"first run: exit {run.returncode}; {err.strip().splitlines()[-1] if err.strip() else ''}")
@@ -66,7 +82,8 @@ def main() -> None:
         for row in json.loads(again.stdout)["rows"]:
             if row["attack"] != "none":
                 e = row["info"]["extraction"][0]
-                print(f"  {row['attack']}: live {e['queries_sent_live']}, replayed {e['queries_replayed']}, "
+                print(f"  {row['attack']}: live {e['queries_sent_live']}, replayed {e['queries_replayed']} "
+                      f"({e['queries_from_journal']} from the journal), "
                       f"requests {e['http_requests']}, agreement@10 {row['metrics']['agreement@10']['value']:.4f}")
         print(f"books after the second run: {json.dumps(books(cache))}")
 

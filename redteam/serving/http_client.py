@@ -37,11 +37,17 @@ DETAIL_CHARS = 160
 
 class HttpRecommender:
     """``recommend(histories, k)`` answered by a remote endpoint; a context manager (closes its
-    connections and journal). Counters: ``queries_sent`` (answered live), ``queries_replayed``
-    (from the journal, or replayed by the server for a request it had already charged),
-    ``requests_sent`` (HTTP attempts) and ``retries``."""
+    connections and journal). Counters: ``queries_sent`` (answered and charged live),
+    ``queries_from_journal`` (replayed from the journal, no request sent), ``queries_replayed_by_server``
+    (answered from the server's books for a request it had already charged), ``requests_sent``
+    (HTTP attempts) and ``retries``.
 
-    def __init__(self, settings: HttpSettings, *, journal: Path | None = None, seed: int = 0) -> None:
+    ``journal_fingerprint``: what must match for the journal's answers to be replayed (default: the
+    settings' endpoint, template and paths; a caller that restarts a server on another port passes
+    one that leaves the URL out)."""
+
+    def __init__(self, settings: HttpSettings, *, journal: Path | None = None, seed: int = 0,
+                 journal_fingerprint: str | None = None) -> None:
         try:
             import httpx
         except ImportError:  # pragma: no cover - depends on the install
@@ -52,7 +58,8 @@ class HttpRecommender:
         self._items_path = parse_path(settings.items_path)
         self._scores_path = None if settings.scores_path is None else parse_path(settings.scores_path)
         self._where = f"{settings.method} {public_url(settings.url)}"
-        self._journal = AnswerJournal(journal, settings.fingerprint()) if journal is not None else None
+        fingerprint = settings.fingerprint() if journal_fingerprint is None else journal_fingerprint
+        self._journal = AnswerJournal(journal, fingerprint) if journal is not None else None
         self._run_id = self._journal.journal_id if self._journal is not None else secrets.token_hex(8)
         self._http = httpx.Client(timeout=settings.timeout_s, follow_redirects=False,
                                   limits=httpx.Limits(max_connections=settings.concurrency,
@@ -61,12 +68,18 @@ class HttpRecommender:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._seq = 0
-        self.queries_sent = self.queries_replayed = self.requests_sent = self.retries = 0
+        self.queries_sent = self.queries_from_journal = self.queries_replayed_by_server = 0
+        self.requests_sent = self.retries = 0
         try:
             self.n_items, self.max_k = self._shape()
         except BaseException:
             self.close()
             raise
+
+    @property
+    def queries_replayed(self) -> int:
+        """Answers this client did not pay for now: from its journal or from the server's books."""
+        return self.queries_from_journal + self.queries_replayed_by_server
 
     # ------------------------------------------------------------------------------------ the port
 
@@ -97,7 +110,7 @@ class HttpRecommender:
         if self._journal is not None:
             stored = self._journal.lookup(seq, digest)
             if stored is not None:
-                self._count(queries_replayed=len(histories))
+                self._count(queries_from_journal=len(histories))
                 return stored
         headers = dict(self._headers)
         if self.settings.idempotency_header:
@@ -109,7 +122,7 @@ class HttpRecommender:
         if self._journal is not None:
             self._journal.record(seq, digest, items, scores)
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
-        self._count(**{"queries_replayed" if replayed else "queries_sent": len(histories)})
+        self._count(**{"queries_replayed_by_server" if replayed else "queries_sent": len(histories)})
         return items, scores
 
     def _send(self, method: str, url: str, headers: dict[str, str], content: bytes | None = None) -> Any:

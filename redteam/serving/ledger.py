@@ -53,6 +53,9 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+            if "request_hash" not in columns:  # a ledger written before requests kept their hash
+                self._db.execute("ALTER TABLE requests ADD COLUMN request_hash TEXT")
 
     def usage(self) -> dict[str, int]:
         with self._lock:

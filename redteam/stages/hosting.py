@@ -13,6 +13,7 @@ interrupt replays the answers it already bought instead of buying them again.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,10 @@ def served_over_http(ctx: RunContext, target: Target, defenses: list[ComponentSp
         client = HttpSettings(url=f"{server.url}/v1/recommend", headers={"Authorization": f"Bearer {server.key}"},
                               n_items=ctx.dataset.n_items, max_k=api.topk, batch_size=api.http_batch_size,
                               concurrency=1, scores_path="$.scores" if api.expose_scores else None)
-        with HttpRecommender(client, journal=folder / "journal.sqlite", seed=int(seed_path[-1])) as remote:
+        # the server's port changes from run to run: the journal is keyed by what it serves instead
+        same_answers = json.dumps(settings.model_dump(mode="json", exclude={"ledger", "port"}), sort_keys=True)
+        with HttpRecommender(client, journal=folder / "journal.sqlite", seed=int(seed_path[-1]),
+                             journal_fingerprint=same_answers) as remote:
             yield remote
 
 
@@ -104,4 +108,5 @@ def transport_info(served: Any) -> dict[str, Any]:
     if sent is None:
         return {}
     return {"transport": "http", "queries_sent_live": sent, "queries_replayed": served.queries_replayed,
+            "queries_from_journal": served.queries_from_journal,
             "http_requests": served.requests_sent, "http_retries": served.retries}

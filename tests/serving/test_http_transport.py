@@ -95,6 +95,7 @@ def test_a_run_whose_server_dies_resumes_from_its_transcript(run_cli, tmp_path, 
     first = extraction_info(resumed)["extraction.fewshot"]
     # a request charged by the server whose answer was lost in the kill is replayed by the server, not charged again
     assert 0 < first["queries_replayed"] <= bought
+    assert first["queries_from_journal"] > 0  # answers the client had journaled cost no request at all
     assert first["queries_replayed"] + first["queries_sent_live"] == first["queries"]
     books = Ledger(ledger).counts()["runner"]
     assert books["used"] == books["logged"] == first["queries"]  # each query charged and logged once
