@@ -26,6 +26,12 @@ def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def as_in_a_terminal() -> None:
+    """A command started in the background by a non-interactive shell (a CI script) inherits SIGINT
+    ignored; a foreground command in a terminal, which Ctrl-C reaches, has it at its default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid), "-f", "redteam.cli serve"], capture_output=True, text=True)
     return [int(p) for p in found.stdout.split()]
@@ -56,17 +62,24 @@ def test_the_server_never_outlives_its_run(tmp_path, how) -> None:
     run (SIGINT, as Ctrl-C) or killing it outright (no clean-up runs) stops the server too."""
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
-    run = cli("run", str(path), "-q", "--out", str(tmp_path / "runs"), env={"REDTEAM_CACHE_DIR": str(tmp_path / "cache")})
+    run = cli("run", str(path), "-q", "--out", str(tmp_path / "runs"),
+              env={"REDTEAM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONFAULTHANDLER": "1"}, preexec_fn=as_in_a_terminal)
     try:
         server = wait_for(lambda: children(run.pid), 120, "the served victim")[0]
         time.sleep(1.0)
         run.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
-        code = run.wait(timeout=60)
-        assert code == (130 if how == "sigint" else -signal.SIGKILL)
+        try:
+            _, err = run.communicate(timeout=60)  # reads the pipes: a chatty run cannot block on them
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGABRT)  # faulthandler prints where every thread is
+            _, err = run.communicate(timeout=30)
+            pytest.fail(f"the run did not stop after {how}:\n{err[-4000:]}")
+        assert run.returncode == (130 if how == "sigint" else -signal.SIGKILL), err
         wait_for(lambda: not alive(server), 20, "the server to exit")
     finally:
-        run.kill()
-        run.communicate(timeout=30)
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
 
 
 def test_serve_refuses_bad_set_ups_in_one_line(model_dir, tmp_path) -> None:
