@@ -47,6 +47,10 @@ REGISTRY: dict[str, dict[str, str]] = {
         "perplexity_filter": "defenses.text_filters:PerplexityFilter",
         "nonword_filter": "defenses.text_filters:NonWordFilter",
         "order_averaging": "defenses.order_averaging:OrderAveraging",
+        "topk_truncation": "defenses.topk_truncation:TopKTruncation",
+        "rank_noise": "defenses.rank_noise:RankNoise",
+        "random_replacement": "defenses.random_replacement:RandomReplacement",
+        "score_rounding": "defenses.score_rounding:ScoreRounding",
     },
 }
 

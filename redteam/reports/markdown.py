@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redteam.reports.defense_effects import defense_effects
 from redteam.reports.summary import (
     gate_counts, gate_where, key_columns, metric_columns, protocol_items, short_name, value_text, verdict,
 )
@@ -36,6 +37,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         body = [[str(r.get(k, "")) for k in keys] + [value_text(r["metrics"].get(m), m, digits=3) for m in metrics]
                 for r in rows]
         out += table(keys + [short_name(m) for m in metrics], body, right=set(range(len(keys), len(keys) + len(metrics))))
+        out.append("")
+    effect_head, effect_rows = defense_effects(results)
+    if effect_rows:
+        out += ["**Defenses against none** (paired change over the same users)", ""]
+        out += table(effect_head, effect_rows, right=set(range(2, len(effect_head))))
         out.append("")
     gates = results.get("gates") or []
     if gates:

@@ -70,6 +70,7 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
             cells.append(_fit_summary(row["info"].get("fit", [])))
         table.add_row(*cells)
     console.print(table)
+    render_defense_effects(results, console)
     if results.get("curves"):
         render_curves(results["curves"], console)
     if results.get("gates"):
@@ -84,6 +85,24 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
         console.print(gates)
     t = results["timings"]
     console.print(f"total {t['total_seconds']:.1f} s, {results['environment']['threads']} threads")
+
+
+def render_defense_effects(results: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    from redteam.reports.defense_effects import defense_effects
+
+    head, rows = defense_effects(results)
+    if not rows:
+        return
+    confidence = results["scenario"]["eval"]["confidence"]
+    table = Table(title=f"defenses against none: paired change over the same users, {confidence:.0%} CI",
+                  show_lines=True)
+    for i, col in enumerate(head):
+        table.add_column(col, justify="right" if i >= 2 else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def render_curves(curves: list[dict[str, Any]], console: Any) -> None:

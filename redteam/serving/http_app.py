@@ -166,7 +166,8 @@ def create_app(recommender: Recommender, settings: ServeSettings, *, keys: KeyRi
     @app.get("/v1/info", response_model=Info, responses=REFUSALS)
     async def info(request: Request) -> Info:
         key = state.caller(request)
-        return Info(n_items=recommender.n_items, topk=settings.topk, expose_scores=settings.expose_scores,
+        return Info(n_items=recommender.n_items, topk=min(settings.topk, recommender.max_k),
+                    expose_scores=settings.expose_scores,
                     budget=settings.budget, used=state.used.get(key, 0), remaining=state.remaining(key),
                     limits=Limits(max_batch=settings.max_batch, max_history=settings.max_history,
                                   max_body_bytes=settings.max_body_bytes, rate=settings.rate, burst=settings.burst_size))

@@ -182,8 +182,9 @@ class HttpRecommender:
             rows = extract(document, steps)
         except LookupError as exc:
             raise RemoteError(f"{where}: {path}: {exc}") from None
-        if not isinstance(rows, list) or len(rows) != n or not all(isinstance(r, list) and len(r) >= k for r in rows):
-            raise RemoteError(f"{where}: {path} must hold {n} lists of at least {k} values, one per history")
+        if not isinstance(rows, list) or len(rows) != n or not all(isinstance(r, list) and r for r in rows):
+            raise RemoteError(f"{where}: {path} must hold {n} non-empty lists, one per history")
+        k = min(k, min(len(r) for r in rows))  # an endpoint may answer shorter lists than asked (truncation)
         kinds = (int,) if ids else (int, float)
         if any(isinstance(v, bool) or not isinstance(v, kinds) for r in rows for v in r[:k]):
             raise RemoteError(f"{where}: {path} holds values that are not {'integer item ids' if ids else 'numbers'}")

@@ -20,12 +20,11 @@ from redteam.evaluation import ranking_values, recommender_ranking_values
 from redteam.metrics import agreement_at_k, topk_items
 from redteam.scenario import ComponentSpec, component_params
 from redteam.seeding import numpy_rng
-from redteam.serving.metered import MeteredEndpoint
 from redteam.serving.port import full_scorer
 from redteam.stages.base import Stage
 from redteam.stages.context import Target
 from redteam.stages.defenses import build_defense
-from redteam.stages.hosting import attack_recommender, transport_info
+from redteam.stages.hosting import attack_recommender, metered_endpoint, transport_info
 from redteam.stages.exchange import StolenSurrogate, SurrogateKey
 
 AGREEMENT_KS = (1, 10)
@@ -60,11 +59,6 @@ class ExtractionStage(Stage):
         super().__init__(ctx)
         self._victim_top: dict[tuple[str, int], np.ndarray] = {}
         self._served_clean: set[tuple[str, int, str]] = set()
-
-    def endpoint(self, served: Any) -> MeteredEndpoint:
-        """A fresh metered endpoint (the scenario's top-k, budget, score exposure) in front of ``served``."""
-        a = self.ctx.scenario.api
-        return MeteredEndpoint(served, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
 
     def victim_top(self, target: Target) -> np.ndarray:
         key = (target.label, target.seed)
@@ -114,7 +108,7 @@ class ExtractionStage(Stage):
         with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if defense is None else f" under {dlabel}"),
                                 total=sc.api.budget) as stage, \
                 attack_recommender(ctx, target, defense_spec, defense, attack_label=label, attack_seed=attack_seed) as served:
-            api = self.endpoint(served)
+            api = metered_endpoint(self.ctx, served)
             knowledge = ctx.knowledge(target, label, attack_seed, api)
 
             def on_progress(phase: str, done: float, total: float) -> None:

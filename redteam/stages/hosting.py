@@ -102,6 +102,15 @@ def transcript_folder(ctx: RunContext, label: str, seed: int, *names: str | int)
     return folder
 
 
+def metered_endpoint(ctx: RunContext, served: Any) -> Any:
+    """A fresh metered endpoint (the scenario's budget and score exposure) in front of ``served``;
+    its top-k is the scenario's, or less when a serving defense returns shorter lists."""
+    from redteam.serving.metered import MeteredEndpoint
+
+    a = ctx.scenario.api
+    return MeteredEndpoint(served, topk=min(a.topk, served.max_k), budget=a.budget, expose_scores=a.expose_scores)
+
+
 def transport_info(served: Any) -> dict[str, Any]:
     """How an attack's queries travelled, for its row's info: live and replayed queries over HTTP."""
     sent = getattr(served, "queries_sent", None)

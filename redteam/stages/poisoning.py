@@ -29,7 +29,7 @@ from redteam.evaluation import ranking_values
 from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
 from redteam.stages.base import Stage
-from redteam.stages.hosting import attack_recommender
+from redteam.stages.hosting import attack_recommender, metered_endpoint
 from redteam.stages.context import RunContext, Target
 from redteam.stages.defended_fit import add_detection, add_fit_cost, add_roc_curve, fit_defended
 from redteam.stages.exchange import StolenSurrogate, SurrogateKey
@@ -85,7 +85,7 @@ class PoisoningStage(Stage):
         with ctx.reporter.stage(f"{label}: craft {plan.n_fakes} fake profiles") as stage, \
                 attack_recommender(ctx, target, ComponentSpec(name="none"), None, attack_label=label,
                                    attack_seed=attack_seed) as served:
-            api = self.endpoint(served)
+            api = metered_endpoint(self.ctx, served)
             knowledge = ctx.knowledge(target, label, attack_seed, api, popularity=True, surrogate=surrogate,
                                       surrogate_source=source)
             t0 = time.perf_counter()
@@ -129,12 +129,6 @@ class PoisoningStage(Stage):
         undefended = {"exposure": after, "accuracy": accuracy}
         for defense_spec in (d for d in self.defenses() if d.name != "none" and defends(d, attack_seed)):
             self.defended(target, defense_spec, label, fakes, attack_seed, histories, clean=clean, undefended=undefended)
-
-    def endpoint(self, served: Any) -> Any:
-        from redteam.serving.metered import MeteredEndpoint
-
-        a = self.ctx.scenario.api
-        return MeteredEndpoint(served, topk=a.topk, budget=a.budget, expose_scores=a.expose_scores)
 
     def surrogate_for(self, target: Target, attack: Any, attack_seed: int) -> tuple[Any, str | None]:
         choice = getattr(attack.params, "surrogate", None)

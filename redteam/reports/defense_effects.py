@@ -1,0 +1,56 @@
+"""The defense table: what each defense costs real users and takes from each attack, paired.
+
+One row per (victim, defense): the change in clean HR/NDCG@K for real users served through the
+defense, then for every attack its success metric under the defense and the change against the
+undefended row, each with the paired bootstrap interval recorded in ``results.json``
+(``rows[].paired``, see :mod:`redteam.paired`). Shared by the terminal, Markdown and HTML reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redteam.reports.summary import short_name
+
+
+def defense_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) as text; no rows when no defended row was paired with an undefended one."""
+    rows = [r for r in results.get("rows", []) if r.get("paired")]
+    if not rows:
+        return [], []
+    k = (results.get("scenario", {}).get("eval", {}).get("k") or [10])[0]
+    clean_metrics = [f"ndcg@{k}", f"hr@{k}"]
+    success = list(dict.fromkeys(results.get("attack_success", {}).values()))
+    attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "none"))
+    attack_metric = {a: _success_metric(results["rows"], a, success) for a in attacks}
+    head = ["victim", "defense", *(f"clean {short_name(m)} change" for m in clean_metrics),
+            *(f"{a}: {short_name(attack_metric[a])} (change)" for a in attacks if attack_metric[a])]
+    table = []
+    pairs = list(dict.fromkeys((r["victim"], r["defense"]) for r in rows))
+    by_key = {(r["victim"], r["attack"], r["defense"]): r for r in rows}
+    for victim, defense in pairs:
+        clean = by_key.get((victim, "none", defense))
+        line = [victim, defense, *(change_text(clean, m) for m in clean_metrics)]
+        for attack in attacks:
+            metric = attack_metric[attack]
+            if metric:
+                row = by_key.get((victim, attack, defense))
+                value = row["metrics"].get(metric, {}).get("value") if row else None
+                line.append("-" if value is None else f"{value:.3f} ({change_text(row, metric)})")
+        table.append(line)
+    return head, table
+
+
+def change_text(row: dict[str, Any] | None, metric: str) -> str:
+    """``+0.012 [-0.003, +0.027]``: the paired change and its interval, or ``-``."""
+    paired = (row or {}).get("paired", {}).get("metrics", {}).get(metric)
+    if paired is None:
+        return "-"
+    return f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
+
+
+def _success_metric(rows: list[dict[str, Any]], attack: str, success: list[str]) -> str | None:
+    for row in rows:
+        if row["attack"] == attack:
+            return next((m for m in success if m in row["metrics"]), None)
+    return None

@@ -1,0 +1,55 @@
+"""Defended rows against their undefended twins, paired over users, and the defense table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redteam.paired import paired_against_reference
+from redteam.reports.defense_effects import defense_effects
+from redteam.results import RowTable
+
+
+def table_of(values: dict[tuple[str, str], dict[str, list]]) -> RowTable:
+    rows = RowTable()
+    for (attack, defense), metrics in values.items():
+        row = rows.row("shop", "sasrec", attack, defense)
+        for metric, per_seed in metrics.items():
+            for arr in per_seed:
+                row.add(metric, np.asarray(arr, dtype=float))
+    return rows
+
+
+def test_the_paired_change_is_the_mean_per_user_difference() -> None:
+    rows = table_of({
+        ("none", "none"): {"ndcg@10": [[0.5, 0.2, 0.0, 1.0]]},
+        ("none", "noise"): {"ndcg@10": [[0.4, 0.2, 0.1, 0.7]]},
+        ("steal", "none"): {"agreement@10": [[0.6, 0.8, 0.7, 0.5], [0.4, 0.8, 0.5, 0.5]], "queries": [100.0, 100.0]},
+        ("steal", "noise"): {"agreement@10": [[0.3, 0.6, 0.7, 0.4], [0.3, 0.6, 0.5, 0.4]], "queries": [100.0, 100.0]},
+        ("other", "noise"): {"agreement@10": [[0.1, 0.1, 0.1, 0.1]]},  # no undefended twin: not paired
+    })
+    exact = paired_against_reference(rows, rng=np.random.default_rng(0), n_resamples=0, confidence=0.95)
+    assert set(exact) == {("shop", "sasrec", "none", "noise"), ("shop", "sasrec", "steal", "noise")}
+    # by hand: (-0.1 + 0 + 0.1 - 0.3) / 4 = -0.075; seed means 0.5,0.8,0.6,0.5 vs 0.3,0.6,0.6,0.4 -> -0.125
+    assert np.isclose(exact[("shop", "sasrec", "none", "noise")]["metrics"]["ndcg@10"]["diff"], -0.075)
+    steal = exact[("shop", "sasrec", "steal", "noise")]["metrics"]
+    assert np.isclose(steal["agreement@10"]["diff"], -0.125) and "queries" not in steal
+    boot = paired_against_reference(rows, rng=np.random.default_rng(0), n_resamples=2000, confidence=0.95)
+    ci = boot[("shop", "sasrec", "steal", "noise")]["metrics"]["agreement@10"]
+    assert ci["ci_low"] <= -0.125 <= ci["ci_high"] < 0  # every user lost agreement or kept it
+
+
+def test_the_defense_table_reads_the_paired_changes() -> None:
+    pair = lambda d, lo, hi: {"diff": d, "ci_low": lo, "ci_high": hi, "p": 0.01}  # noqa: E731
+    results = {
+        "scenario": {"eval": {"k": [10]}}, "attack_success": {"extraction": "agreement@10"},
+        "rows": [
+            {"victim": "v", "attack": "none", "defense": "none", "metrics": {"ndcg@10": {"value": 0.2}}},
+            {"victim": "v", "attack": "none", "defense": "noise", "metrics": {"ndcg@10": {"value": 0.19}},
+             "paired": {"vs": "none", "metrics": {"ndcg@10": pair(-0.01, -0.02, 0.0)}}},
+            {"victim": "v", "attack": "steal", "defense": "none", "metrics": {"agreement@10": {"value": 0.6}}},
+            {"victim": "v", "attack": "steal", "defense": "noise", "metrics": {"agreement@10": {"value": 0.45}},
+             "paired": {"vs": "none", "metrics": {"agreement@10": pair(-0.15, -0.17, -0.13)}}},
+        ]}
+    head, rows = defense_effects(results)
+    assert head == ["victim", "defense", "clean ndcg@10 change", "clean hr@10 change", "steal: agr@10 (change)"]
+    assert rows == [["v", "noise", "-0.010 [-0.020, +0.000]", "-", "0.450 (-0.150 [-0.170, -0.130])"]]
