@@ -53,3 +53,21 @@ def test_the_defense_table_reads_the_paired_changes() -> None:
     head, rows = defense_effects(results)
     assert head == ["victim", "defense", "clean ndcg@10 change", "clean hr@10 change", "steal: agr@10 (change)"]
     assert rows == [["v", "noise", "-0.010 [-0.020, +0.000]", "-", "0.450 (-0.150 [-0.170, -0.130])"]]
+
+
+def test_every_report_format_shows_the_defense_table() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "reports"))
+    from hand_built import defense_comparison
+
+    from redteam.reports.html import render_html
+    from redteam.reports.markdown import render_markdown
+
+    results = defense_comparison()
+    poisoned = next(r for r in results["rows"] if r["attack"] == "poisoning.bandwagon" and r["defense"] == "lorec")
+    poisoned["paired"] = {"vs": "none", "metrics": {"target_hr@50": {"diff": -0.3, "ci_low": -0.35, "ci_high": -0.25, "p": 0.0}}}
+    md, html = render_markdown(results), render_html(results)
+    assert "**Defenses against none**" in md and "0.100 (-0.300 [-0.350, -0.250])" in md
+    assert 'id="defenses"' in html and "0.100 (-0.300 [-0.350, -0.250])" in html

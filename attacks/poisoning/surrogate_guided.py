@@ -56,10 +56,13 @@ from redteam.seeding import numpy_rng
 
 
 class SurrogateFrom(Params):
-    """``{from: <label>}``: the surrogate an extraction attack of the same scenario stole."""
+    """``{from: <label>, through: <defense>}``: the surrogate an extraction attack of the same
+    scenario stole, through the endpoint guarded by a serving defense (default: undefended), so
+    the chain steal -> poison can be scored against each extraction defense."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     source: str = Field(alias="from", description="label of an extraction attack in the same scenario")
+    through: str = Field("none", description="label of the serving defense the surrogate was stolen through")
 
 
 class SurrogateParams(PoisoningParams):
@@ -102,6 +105,11 @@ class SurrogateGuided(PoisoningAttack):
                 known = ", ".join(extraction) or "none in this scenario"
                 raise ConfigError(f"{where}.surrogate.from: '{params.surrogate.source}' is not the label of an extraction "
                                   f"attack of this scenario (extraction attacks: {known})")
+            serving = ["none"] + [d.label() for d in scenario.defenses if d.name != "none"
+                                  and resolve("defenses", d.name).kind == "serving"]
+            if params.surrogate.through not in serving:
+                raise ConfigError(f"{where}.surrogate.through: '{params.surrogate.through}' is not the label of a serving "
+                                  f"defense of this scenario (serving defenses: {', '.join(serving)})")
 
     def craft(self, knowledge: Knowledge, plan: FakePlan) -> list[np.ndarray]:
         p = self.params

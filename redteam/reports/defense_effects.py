@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redteam.reports.roles import attack_families, row_family, success_metric
 from redteam.reports.summary import short_name
 
 
@@ -20,9 +21,10 @@ def defense_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
         return [], []
     k = (results.get("scenario", {}).get("eval", {}).get("k") or [10])[0]
     clean_metrics = [f"ndcg@{k}", f"hr@{k}"]
-    success = list(dict.fromkeys(results.get("attack_success", {}).values()))
+    families = attack_families(results)
     attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "none"))
-    attack_metric = {a: _success_metric(results["rows"], a, success) for a in attacks}
+    attack_metric = {a: success_metric(r, row_family(r, families)) for a in attacks
+                     for r in rows if r["attack"] == a}
     head = ["victim", "defense", *(f"clean {short_name(m)} change" for m in clean_metrics),
             *(f"{a}: {short_name(attack_metric[a])} (change)" for a in attacks if attack_metric[a])]
     table = []
@@ -47,10 +49,3 @@ def change_text(row: dict[str, Any] | None, metric: str) -> str:
     if paired is None:
         return "-"
     return f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
-
-
-def _success_metric(rows: list[dict[str, Any]], attack: str, success: list[str]) -> str | None:
-    for row in rows:
-        if row["attack"] == attack:
-            return next((m for m in success if m in row["metrics"]), None)
-    return None

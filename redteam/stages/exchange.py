@@ -16,12 +16,14 @@ P = TypeVar("P")
 @dataclass(frozen=True)
 class SurrogateKey:
     """Which surrogate: stolen from victim ``victim`` (run seed ``seed``) by attack ``attack``
-    (its label) with attacker seed ``attack_seed``."""
+    (its label) with attacker seed ``attack_seed``, through the serving defense ``defense``
+    (its label; ``none``: the undefended endpoint)."""
 
     victim: str
     seed: int
     attack_seed: int
     attack: str
+    defense: str = "none"
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,8 @@ class ExtractionStage(Stage):
                                "seed": attack_seed, "metric": "agreement@10", "points": curve})
         suffix = "" if defense is None else f"-{dlabel}"
         ctx.artifacts[f"surrogates/{target.label}-{label}{suffix}-seed{target.seed}-attack{attack_seed}"] = surrogate.save
-        if defense is None:  # later stages (poisoning) use the surrogate stolen from the undefended service
-            ctx.exchange.put(StolenSurrogate(SurrogateKey(target.label, target.seed, attack_seed, label), surrogate,
-                                             api.queries_used))
+        # later stages (poisoning) ask for the surrogate stolen through a given endpoint (default: undefended)
+        ctx.exchange.put(StolenSurrogate(SurrogateKey(target.label, target.seed, attack_seed, label, dlabel), surrogate,
+                                         api.queries_used))
         ctx.events.emit("extraction_scored", **where, agreement10=float(agreement[10].mean()),
                         seconds_distill=seconds_distill)

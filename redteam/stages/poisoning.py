@@ -136,11 +136,14 @@ class PoisoningStage(Stage):
             return None, None
         if choice == "whitebox":
             return copy.deepcopy(target.model), f"white-box copy of the victim {target.label} (upper bound)"
-        stolen = self.ctx.exchange.get(StolenSurrogate, SurrogateKey(target.label, target.seed, attack_seed, choice.source))
+        key = SurrogateKey(target.label, target.seed, attack_seed, choice.source, choice.through)
+        stolen = self.ctx.exchange.get(StolenSurrogate, key)
         if stolen is None:
             raise ConfigError(f"attacks.{attack.alias}.surrogate.from: extraction attack '{choice.source}' has not run "
-                              f"against {target.label} (seed {target.seed}, attacker seed {attack_seed})")
-        return stolen.model, f"black-box: surrogate stolen by {choice.source} through the top-k API"
+                              f"against {target.label} (seed {target.seed}, attacker seed {attack_seed}) "
+                              f"through defense '{choice.through}'")
+        endpoint = "the top-k API" if choice.through == "none" else f"the top-k API guarded by {choice.through}"
+        return stolen.model, f"black-box: surrogate stolen by {choice.source} through {endpoint}"
 
     # ------------------------------------------------------------------------------------------ scoring
 

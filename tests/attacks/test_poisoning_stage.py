@@ -188,3 +188,35 @@ def test_a_bad_target_id_fails_before_any_training(run_cli, tmp_path, fits) -> N
     assert result.code == 2 and "poisoning.target_ids: 'B00NOPE' is not an item id of synthetic" in result.stderr
     assert fits == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_chain_can_steal_through_a_serving_defense(run_cli, tmp_path, fits) -> None:
+    """`surrogate: {from: stolen, through: replace}` poisons with the surrogate stolen through the
+    defended endpoint: the chain steal -> poison scored against an extraction defense."""
+    scenario = {
+        **SCENARIO,
+        "dataset": {"name": "synthetic", "users": 300, "items": 150},
+        "victim": {"name": "sasrec", "hidden": 16, "epochs": 3},
+        "poisoning": {"fake_share": 0.05},
+        "attacks": [
+            {"name": "extraction.random", "label": "stolen", "length": 10, "distill_epochs": 2, "curve": []},
+            {"name": "poisoning.surrogate", "label": "via-open-api", "surrogate": {"from": "stolen"}},
+            {"name": "poisoning.surrogate", "label": "via-replace", "surrogate": {"from": "stolen", "through": "replace"}},
+        ],
+        "defenses": [{"name": "none"}, {"name": "random_replacement", "label": "replace", "share": 0.5}],
+        "eval": {"k": [10], "bootstrap": 50},
+    }
+    results, run_dir = run(run_cli, tmp_path, scenario)
+    rows = {(r["attack"], r["defense"]): r for r in results["rows"]}
+    assert {("stolen", "none"), ("stolen", "replace"), ("via-open-api", "none"), ("via-replace", "none")} <= set(rows)
+    assert rows[("via-replace", "none")]["info"]["poisoning"][0]["surrogate"] == \
+        "black-box: surrogate stolen by stolen through the top-k API guarded by replace"
+    fakes = {label: (run_dir / "poisoning" / f"sasrec-{label}-seed3-attack3.tsv").read_text()
+             for label in ("via-open-api", "via-replace")}
+    assert fakes["via-open-api"] != fakes["via-replace"]  # other surrogates, other fakes
+
+    bad = {**scenario, "attacks": [scenario["attacks"][0], {**scenario["attacks"][2], "surrogate": {"from": "stolen", "through": "nope"}}]}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = run_cli("run", path, "-q", "--out", tmp_path / "bad")
+    assert result.code == 2 and "surrogate.through: 'nope' is not the label of a serving defense" in result.stderr
