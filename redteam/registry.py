@@ -51,6 +51,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "rank_noise": "defenses.rank_noise:RankNoise",
         "random_replacement": "defenses.random_replacement:RandomReplacement",
         "score_rounding": "defenses.score_rounding:ScoreRounding",
+        "query_stream": "defenses.query_stream:QueryStreamDetector",
     },
 }
 

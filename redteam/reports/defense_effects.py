@@ -38,7 +38,9 @@ def defense_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
             if metric:
                 row = by_key.get((victim, attack, defense))
                 value = row["metrics"].get(metric, {}).get("value") if row else None
-                line.append("-" if value is None else f"{value:.3f} ({change_text(row, metric)})")
+                detected = row["metrics"].get("detector_auc", {}).get("value") if row else None
+                line.append("-" if value is None else f"{value:.3f} ({change_text(row, metric)})"
+                            + ("" if detected is None else f"; detector AUC {detected:.3f}"))
         table.append(line)
     return head, table
 

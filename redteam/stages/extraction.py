@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from redteam.errors import ConfigError
 from redteam.evaluation import ranking_values, recommender_ranking_values
 from redteam.metrics import agreement_at_k, topk_items
 from redteam.scenario import ComponentSpec, component_params
@@ -48,6 +49,11 @@ def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, e
                            for s in range(0, len(histories), 512)]) if histories else np.zeros((0, k), dtype=np.int64)
 
 
+def attack_budget_share(defense: Any, queries: int) -> float:
+    """How many queries the detector's headline AUC may look at: its declared share of the budget."""
+    return defense.params.budget_share * queries
+
+
 class ExtractionStage(Stage):
     family: ClassVar[str] = "extraction"
     produces: ClassVar[tuple[type, ...]] = (StolenSurrogate,)
@@ -59,6 +65,7 @@ class ExtractionStage(Stage):
         super().__init__(ctx)
         self._victim_top: dict[tuple[str, int], np.ndarray] = {}
         self._served_clean: set[tuple[str, int, str]] = set()
+        self._calibrated: dict[tuple[str, int, str], Any] = {}
 
     def victim_top(self, target: Target) -> np.ndarray:
         key = (target.label, target.seed)
@@ -69,10 +76,31 @@ class ExtractionStage(Stage):
 
     def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
         for defense_spec in self.defenses():
-            defense = build_defense(defense_spec)
+            defense = self.calibrated(target, defense_spec)
             if defense is not None:
                 self.score_served(target, defense_spec.label(), defense)
             self.steal(target, spec, attack_seed, defense_spec, defense)
+
+    def calibrated(self, target: Target, defense_spec: ComponentSpec) -> Any:
+        """The defense, calibrated on replayed benign traffic when it watches query streams (once per
+        victim, seed and defense)."""
+        key = (target.label, target.seed, defense_spec.label())
+        if key not in self._calibrated:
+            defense = build_defense(defense_spec)
+            if defense is not None and hasattr(defense, "calibrate"):
+                sc = self.ctx.scenario
+                if sc.api.transport != "inprocess" or target.remote is not None:
+                    raise ConfigError(f"defenses.{defense_spec.label()}: a query-stream detector reads the attacker's "
+                                      "stream in process; use api.transport: inprocess and a trained victim")
+                with self.ctx.reporter.stage(f"{defense_spec.label()}: replay benign keys"):
+                    summary = defense.calibrate(
+                        target.recommender, self.ctx.test_histories(),
+                        self.ctx.dataset.item_popularity(self.ctx.split.train), k=sc.api.topk,
+                        rng=numpy_rng(target.seed, "stream-detector", defense_spec.label()))
+                self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=defense_spec.label()).info[
+                    "stream_detector_calibration"] = {str(n): v for n, v in summary.items()}
+            self._calibrated[key] = defense
+        return self._calibrated[key]
 
     def score_served(self, target: Target, dlabel: str, defense: Any) -> None:
         """Clean accuracy of the defended service for real users (once per victim, seed and defense)."""
@@ -123,6 +151,7 @@ class ExtractionStage(Stage):
             stage.update(completed=api.queries_used, total=api.budget,
                          status=f"{api.queries_used} queries, {len(transcript)} sequences")
             transport = transport_info(served)
+            watched = served.stream_report() if hasattr(served, "stream_report") else None
         ctx.events.emit("extraction_collected", **where, queries=api.queries_used, sequences=len(transcript),
                         few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
 
@@ -153,6 +182,11 @@ class ExtractionStage(Stage):
         for metric, values in quality.items():
             row.add(metric, values)
         row.add("queries", float(api.queries_used))
+        if watched is not None:
+            within = [p for p in watched["points"] if p["queries"] <= attack_budget_share(defense, api.queries_used)]
+            row.add("detector_auc", within[-1]["auc"] if within else float("nan"))
+            row.add("flagged_after", float("nan") if watched["flagged_after"] is None else float(watched["flagged_after"]))
+            row.info.setdefault("stream_detector", []).append({"seed": target.seed, "attack_seed": attack_seed, **watched})
         row.add("seconds", seconds_collect + seconds_distill)
         row.info.setdefault("extraction", []).append({
             "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,

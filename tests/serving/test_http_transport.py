@@ -101,3 +101,23 @@ def test_a_run_whose_server_dies_resumes_from_its_transcript(run_cli, tmp_path, 
     assert books["used"] == books["logged"] == first["queries"]  # each query charged and logged once
     _, local, _ = run(run_cli, tmp_path, "resume-local")
     assert metrics(resumed) == metrics(local)
+
+
+def test_serving_defenses_answer_alike_in_process_and_over_http(run_cli, tmp_path) -> None:
+    """Keyed perturbation and truncation live in the server over HTTP: the same numbers as in process
+    (the truncated lists cross the wire shorter than the API's top-k)."""
+    extra = {"attacks": [SCENARIO["attacks"][1]],
+             "defenses": [{"name": "none"}, {"name": "topk_truncation", "keep": 10},
+                          {"name": "random_replacement", "share": 0.3}]}
+    scenario = {**SCENARIO, **extra}
+    outcomes = {}
+    for name, transport in (("def-local", "inprocess"), ("def-http", "http")):
+        body = {**scenario, "name": name, "api": {**scenario["api"], "transport": transport}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(body))
+        result = run_cli("run", path, "-q", "--out", tmp_path / "runs")
+        assert result.code == 0, result.stderr
+        outcomes[name] = json.loads(next((tmp_path / "runs").glob(f"{name}-*/results.json")).read_text())
+    assert metrics(outcomes["def-http"]) == metrics(outcomes["def-local"])
+    defended = {r["defense"] for r in outcomes["def-http"]["rows"] if r["attack"] != "none"}
+    assert defended == {"none", "topk_truncation", "random_replacement"}
