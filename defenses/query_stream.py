@@ -79,8 +79,9 @@ class QueryStreamDetector(ServingDefense):
         return StreamMonitor(inner, self)
 
     def report(self, stream: StreamFeatures) -> dict[str, Any]:
-        """Per checkpoint the attacker's AUC over keys, the share of its windows flagged, and when
-        its own key was first flagged."""
+        """Per checkpoint the attacker's AUC over keys, the share of its windows flagged, when its own
+        key was first flagged, and the headline ``detector_auc``: at the last checkpoint within
+        ``budget_share`` of the queries the key spent."""
         points, flagged_at = [], None
         for n, (mean, std, threshold, benign) in sorted(self.calibration.items()):
             if len(stream) < n:
@@ -92,8 +93,9 @@ class QueryStreamDetector(ServingDefense):
             points.append({"queries": n, "auc": auc(windows, benign), "windows": int(len(windows)),
                            "windows_flagged": float(np.mean(windows > threshold)), "key_score": whole,
                            "threshold": threshold, "benign_fpr": float(np.mean(benign > threshold))})
+        within = [p["auc"] for p in points if p["queries"] <= self.params.budget_share * len(stream)]
         return {"features": dict(zip(FEATURES, np.round(stream.vector(), 4).tolist())), "points": points,
-                "flagged_after": flagged_at}
+                "flagged_after": flagged_at, "detector_auc": within[-1] if within else float("nan")}
 
 
 class StreamMonitor(Middleware):

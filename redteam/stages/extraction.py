@@ -49,11 +49,6 @@ def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, e
                            for s in range(0, len(histories), 512)]) if histories else np.zeros((0, k), dtype=np.int64)
 
 
-def attack_budget_share(defense: Any, queries: int) -> float:
-    """How many queries the detector's headline AUC may look at: its declared share of the budget."""
-    return defense.params.budget_share * queries
-
-
 class ExtractionStage(Stage):
     family: ClassVar[str] = "extraction"
     produces: ClassVar[tuple[type, ...]] = (StolenSurrogate,)
@@ -183,8 +178,7 @@ class ExtractionStage(Stage):
             row.add(metric, values)
         row.add("queries", float(api.queries_used))
         if watched is not None:
-            within = [p for p in watched["points"] if p["queries"] <= attack_budget_share(defense, api.queries_used)]
-            row.add("detector_auc", within[-1]["auc"] if within else float("nan"))
+            row.add("detector_auc", watched["detector_auc"])
             row.add("flagged_after", float("nan") if watched["flagged_after"] is None else float(watched["flagged_after"]))
             row.info.setdefault("stream_detector", []).append({"seed": target.seed, "attack_seed": attack_seed, **watched})
         row.add("seconds", seconds_collect + seconds_distill)

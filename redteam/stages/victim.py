@@ -10,6 +10,7 @@ from redteam.evaluation import recommender_ranking_values
 from redteam.registry import resolve
 from redteam.scenario import ComponentSpec
 from redteam.serving.local import LocalRecommender
+from redteam.serving.memo import MemoizedRecommender
 from redteam.stages.context import RunContext, Target
 from redteam.stages.hosting import transcript_folder
 
@@ -51,7 +52,8 @@ def remote_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
     victim = build_victim(spec)
     # its answers to the evaluation users are journaled too: a rerun does not buy them again
     journal = transcript_folder(ctx, spec.label(), seed, "evaluation") / "journal.sqlite"
-    recommender = ctx.services.enter_context(victim.recommender(journal=journal, seed=seed))
+    # the evaluation users are asked once: the agreement reference reuses these answers
+    recommender = MemoizedRecommender(ctx.services.enter_context(victim.recommender(journal=journal, seed=seed)))
     if recommender.n_items != ctx.dataset.n_items:
         from redteam.errors import ConfigError
 

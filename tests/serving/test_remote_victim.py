@@ -47,6 +47,8 @@ def test_attack_your_own_recommender_at_its_endpoint(run_cli, tmp_path, monkeypa
     assert stolen["info"]["extraction"][0]["queries"] <= 600
     books = Ledger(ledger).counts()["red-team"]
     assert books["used"] == books["logged"] >= stolen["info"]["extraction"][0]["queries"]
+    # the evaluation users are bought once (clean row and agreement reference share the answers)
+    assert books["used"] == stolen["info"]["extraction"][0]["queries"] + clean["metrics"]["ndcg@10"]["n"]
     assert run_cli("report", run_dir, "--format", "md", "-o", tmp_path / "report.md").code == 0
     assert "full-catalog metrics were not available" in (tmp_path / "report.md").read_text()
     assert KEY not in json.dumps(results) and KEY not in server_log
