@@ -9,6 +9,9 @@
   LLM rankers, order averaging).
 * ``text`` (:class:`TextDefense`, verb :meth:`~TextDefense.flag`): filters item texts before they
   reach a ranker (perplexity, non-word share).
+* ``watermark`` (:class:`Watermark`, verbs :meth:`~Watermark.prepare` and
+  :meth:`~Watermark.verify`): trains a secret into the owner's model, then tests a suspect model
+  (a stolen surrogate, or an innocent one) for it through the suspect's scores alone (AOW).
 
 The engine picks a defense's verb by its type; a stage declares the kinds it applies, and a
 scenario that pairs a defense with no stage able to apply it is rejected at validation. Every
@@ -40,8 +43,8 @@ from redteam.params import Params
 if TYPE_CHECKING:
     from redteam.training import TrainState
 
-DefenseKind = Literal["none", "training", "detector", "serving", "text"]
-KINDS: tuple[str, ...] = ("none", "training", "detector", "serving", "text")
+DefenseKind = Literal["none", "training", "detector", "serving", "text", "watermark"]
+KINDS: tuple[str, ...] = ("none", "training", "detector", "serving", "text", "watermark")
 
 
 class Defense(ABC):
@@ -71,7 +74,8 @@ class DefenseInputs:
     detector scores and features follow the users when the order is shuffled). ``item_text``:
     indexed by item id, 0 = padding (None when the dataset has no text). ``item_popularity``: interaction counts over ``train``. ``domain``: what the
     items are, for language-model prompts. ``epochs``: the recommender's epoch cap (schedules scale with it). ``cache_dir``: where
-    language-model embeddings may be cached (None: no disk cache).
+    language-model embeddings may be cached (None: no disk cache). ``oracle``: the recommender the
+    defender already trained on the clean data (watermarks generate their sequences with it).
     """
 
     train: list[np.ndarray]
@@ -83,6 +87,7 @@ class DefenseInputs:
     epochs: int = 30
     max_len: int = 50
     cache_dir: Path | None = None
+    oracle: Any = None  # the defender's own clean model (``score(histories)``), for defenses that query it
 
 
 @dataclass
@@ -269,3 +274,37 @@ def flag_top(scores: np.ndarray, share: float) -> np.ndarray:
     if count:
         flagged[np.argsort(-scores, kind="stable")[:count]] = True
     return flagged
+
+
+@dataclass(frozen=True)
+class WatermarkEvidence:
+    """What verifying one suspect model found: ``hits`` of ``queries`` verification queries had the
+    watermark's next item in the suspect's top ``k``; ``chance`` is the hit probability of a model
+    with no knowledge of the watermark; ``p_value`` the one-sided binomial tail; ``detected``
+    whether it is below the declared significance level."""
+
+    hits: int
+    queries: int
+    k: int
+    chance: float
+    p_value: float
+    detected: bool
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.queries if self.queries else float("nan")
+
+
+class Watermark(TrainingDefense):
+    """Kind ``watermark``: :meth:`prepare` adds the owner's secret sequences to the training set
+    (the model that is then deployed carries them, and ``info["watermark"]`` records them);
+    :meth:`verify` queries any suspect scorer with the secret prefixes and decides whether it learned the continuation. Threat model: the owner
+    can query a suspect's top lists (or scores) but not inspect its weights or training data."""
+
+    kind: ClassVar[DefenseKind] = "watermark"
+    family: ClassVar[str] = "watermark"
+
+    @abstractmethod
+    def verify(self, score_fn: Any, sequences: list[list[int]]) -> WatermarkEvidence:
+        """Test a suspect, ``score_fn(histories) -> [B, n_items + 1]`` scores, for the secret
+        ``sequences`` that :meth:`prepare` drew (its plan's ``info["watermark"]``)."""

@@ -6,8 +6,9 @@ users behind an "app" key and one behind a "user" key. Thresholds are set per st
 (checkpoint) to a declared false-positive rate on half of the benign keys; the other half measures
 it. A key whose stream scores over the threshold is flagged. Scoring: per checkpoint ``n``, the
 AUC over keys of the attacker's stream cut into windows of ``n`` queries (as if spread over keys
-of ``n`` queries each) against the held-out benign keys, and the queries the attacker's key had
-spent when it was first flagged.
+of ``n`` queries each) against the held-out benign keys, the queries the attacker's key had
+spent when it was first flagged, and ``keys_to_evade``: how many keys an attacker spreading its
+queries needs so that none reaches the first checkpoint (a key is never judged before it).
 
 Action: ``flag`` (the answers are not changed; throttling and blocking are not implemented yet).
 Threat model: the defender sees every query of a key and its answers, and holds real users'
@@ -94,8 +95,11 @@ class QueryStreamDetector(ServingDefense):
                            "windows_flagged": float(np.mean(windows > threshold)), "key_score": whole,
                            "threshold": threshold, "benign_fpr": float(np.mean(benign > threshold))})
         within = [p["auc"] for p in points if p["queries"] <= self.params.budget_share * len(stream)]
+        first = min(self.calibration) if self.calibration else 1
         return {"features": dict(zip(FEATURES, np.round(stream.vector(), 4).tolist())), "points": points,
-                "flagged_after": flagged_at, "detector_auc": within[-1] if within else float("nan")}
+                "flagged_after": flagged_at, "detector_auc": within[-1] if within else float("nan"),
+                # a key is judged from its first checkpoint on: shorter keys are never flagged
+                "keys_to_evade": int(np.ceil(len(stream) / max(first - 1, 1)))}
 
 
 class StreamMonitor(Middleware):

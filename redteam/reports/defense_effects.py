@@ -38,11 +38,23 @@ def defense_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
             if metric:
                 row = by_key.get((victim, attack, defense))
                 value = row["metrics"].get(metric, {}).get("value") if row else None
-                detected = row["metrics"].get("detector_auc", {}).get("value") if row else None
-                line.append("-" if value is None else f"{value:.3f} ({change_text(row, metric)})"
-                            + ("" if detected is None else f"; detector AUC {detected:.3f}"))
+                line.append("-" if value is None else f"{value:.3f} ({change_text(row, metric)})" + detection_text(row))
         table.append(line)
     return head, table
+
+
+def detection_text(row: dict[str, Any] | None) -> str:
+    """What a detecting defense found on this attack's row: the stream detector's AUC over keys,
+    or how often a watermark was found in the stolen surrogate (and in its clean-endpoint twin)."""
+    metrics = (row or {}).get("metrics", {})
+    text = ""
+    if "detector_auc" in metrics:
+        text += f"; detector AUC {metrics['detector_auc']['value']:.3f}"
+    if "watermark_detected" in metrics:
+        text += f"; watermark found {metrics['watermark_detected']['value']:.0%}"
+        if "watermark_false_alarm" in metrics:
+            text += f" (clean twin {metrics['watermark_false_alarm']['value']:.0%})"
+    return text
 
 
 def change_text(row: dict[str, Any] | None, metric: str) -> str:

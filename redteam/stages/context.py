@@ -33,13 +33,16 @@ ProgressFn = Callable[[int, int, dict[str, float]], None]
 class Target:
     """One victim under attack: its scenario entry, run seed, the model (for retraining and
     white-box upper bounds only; None for a remote victim), the recommender its users are served
-    by, and for a victim reached over HTTP (``victims: [{name: http}]``) the remote victim itself."""
+    by, and for a victim reached over HTTP (``victims: [{name: http}]``) the remote victim itself.
+    ``variant``: empty for the victim as trained; a defense label for a retrained copy of it (a
+    watermarked victim), so that per-victim memos keep the two apart."""
 
     spec: ComponentSpec
     seed: int
     model: Any
     recommender: Any
     remote: Any = None
+    variant: str = ""
 
     @property
     def label(self) -> str:

@@ -54,7 +54,8 @@ def defense_code_version() -> str:
     return h.hexdigest()[:12]
 
 
-def defense_inputs(ctx: RunContext, train: list[np.ndarray], seed: int, victim_params: Any) -> "DefenseInputs":
+def defense_inputs(ctx: RunContext, train: list[np.ndarray], seed: int, victim_params: Any, *,
+                   oracle: Any = None) -> "DefenseInputs":
     from defenses.base import DefenseInputs
 
     dataset = ctx.dataset
@@ -64,13 +65,15 @@ def defense_inputs(ctx: RunContext, train: list[np.ndarray], seed: int, victim_p
         item_text=tuple(dataset.item_text) if dataset.item_text else None,
         domain=DOMAINS.get(dataset.name, "item"),
         epochs=int(getattr(victim_params, "epochs", 30)), max_len=int(getattr(victim_params, "max_len", 50)),
-        cache_dir=ctx.cache.root.parent if ctx.cache.enabled else None,
+        cache_dir=ctx.cache.root.parent if ctx.cache.enabled else None, oracle=oracle,
     )
 
 
 def fit_defended(ctx: RunContext, victim_spec: ComponentSpec, defense_spec: ComponentSpec, train: list[np.ndarray],
-                 seed: int, *, what: str) -> DefendedFit:
-    """The victim trained on ``train`` under the defense (from the cache when possible)."""
+                 seed: int, *, what: str, oracle: Any = None) -> DefendedFit:
+    """The victim trained on ``train`` under the defense (from the cache when possible). ``oracle``:
+    the defender's clean model (``score``), for a defense that queries it (a watermark draws its
+    sequences with it; the clean model is itself determined by the cache key's data and seed)."""
     from defenses.base import Detection
     from redteam.fitting import TrainingSetup, fit_victim
 
@@ -87,7 +90,7 @@ def fit_defended(ctx: RunContext, victim_spec: ComponentSpec, defense_spec: Comp
 
     def setup() -> TrainingSetup:
         t0 = time.perf_counter()
-        plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params))
+        plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params, oracle=oracle))
         prepare_seconds = time.perf_counter() - t0
 
         def finish(info: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ Each attack sees a fresh :class:`~redteam.serving.metered.MeteredEndpoint` (the 
 budget and score exposure) in front of the victim, or in front of a serving defense wrapping the
 victim, and a :class:`~redteam.knowledge.Knowledge` with the few-shot users' training sequences.
 Scoring happens here, never in the attack, over the evaluation users the attacker never saw:
-Agreement@1/10 of the surrogate's full-catalog top lists with the (undefended) victim's, the
+Agreement@1/10 of the surrogate's full-catalog top lists with the (undefended) victim's (for a
+watermark, the watermarked victim it was stolen from: :mod:`redteam.stages.watermarking`), the
 surrogate's own HR/NDCG, the queries used and the wall time. A budget curve re-distils on
 prefixes of the same query stream. The stolen surrogate is offered to later stages.
 """
@@ -27,6 +28,7 @@ from redteam.stages.context import Target
 from redteam.stages.defenses import build_defense
 from redteam.stages.hosting import attack_recommender, metered_endpoint, transport_info
 from redteam.stages.exchange import StolenSurrogate, SurrogateKey
+from redteam.stages.watermarking import is_watermark, verify_stolen, watermark_victim
 
 AGREEMENT_KS = (1, 10)
 
@@ -52,25 +54,32 @@ def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, e
 class ExtractionStage(Stage):
     family: ClassVar[str] = "extraction"
     produces: ClassVar[tuple[type, ...]] = (StolenSurrogate,)
-    defense_kinds: ClassVar[frozenset[str]] = frozenset({"serving"})
+    defense_kinds: ClassVar[frozenset[str]] = frozenset({"serving", "watermark"})
     success_metric: ClassVar[str] = "agreement@10"
     attack_verbs: ClassVar[tuple[str, ...]] = ("collect", "train_surrogate", "query_allowance")
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        self._victim_top: dict[tuple[str, int], np.ndarray] = {}
+        self._victim_top: dict[tuple[str, int, str], np.ndarray] = {}
         self._served_clean: set[tuple[str, int, str]] = set()
         self._calibrated: dict[tuple[str, int, str], Any] = {}
+        self._watermarked: dict[tuple[str, int, str], Any] = {}
 
     def victim_top(self, target: Target) -> np.ndarray:
-        key = (target.label, target.seed)
+        key = (target.label, target.seed, target.variant)
         if key not in self._victim_top:
             self._victim_top[key] = served_top_lists(target.recommender, self.ctx.test_histories(), max(AGREEMENT_KS),
                                                      exclude_history=self.ctx.scenario.api.exclude_history)
         return self._victim_top[key]
 
     def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
-        for defense_spec in self.defenses():
+        # watermarks last: their rows verify the surrogate the same attack stole from the clean endpoint
+        for defense_spec in sorted(self.defenses(), key=is_watermark):
+            if is_watermark(defense_spec):
+                marked = self.watermarked(target, defense_spec)
+                surrogate = self.steal(marked.target, spec, attack_seed, defense_spec, None)
+                verify_stolen(self.ctx, marked, target, spec.label(), attack_seed, surrogate)
+                continue
             defense = self.calibrated(target, defense_spec)
             if defense is not None:
                 self.score_served(target, defense_spec.label(), defense)
@@ -97,6 +106,13 @@ class ExtractionStage(Stage):
             self._calibrated[key] = defense
         return self._calibrated[key]
 
+    def watermarked(self, target: Target, defense_spec: ComponentSpec) -> Any:
+        """The victim retrained with the defense's watermark (once per victim, seed and defense)."""
+        key = (target.label, target.seed, defense_spec.label())
+        if key not in self._watermarked:
+            self._watermarked[key] = watermark_victim(self.ctx, target, defense_spec)
+        return self._watermarked[key]
+
     def score_served(self, target: Target, dlabel: str, defense: Any) -> None:
         """Clean accuracy of the defended service for real users (once per victim, seed and defense)."""
         key = (target.label, target.seed, dlabel)
@@ -113,9 +129,10 @@ class ExtractionStage(Stage):
         row.info.setdefault("serving_defense", []).append({"seed": target.seed, "identifier": defense.identifier()})
 
     def steal(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec,
-              defense: Any | None) -> None:
-        """``target.seed``: the run seed (which victim); ``attack_seed``: the attacker's own root seed.
-        The budget curve is drawn for the first attacker seed only (each point is a distillation)."""
+              defense: Any | None) -> Any:
+        """Steal, score and offer one surrogate (returned). ``target.seed``: the run seed (which
+        victim); ``attack_seed``: the attacker's own root seed. The budget curve is drawn for the
+        first attacker seed only (each point is a distillation)."""
         from redteam.registry import resolve
 
         ctx, sc = self.ctx, self.ctx.scenario
@@ -126,9 +143,9 @@ class ExtractionStage(Stage):
         kmax = max(AGREEMENT_KS)
         victim_top = self.victim_top(target)
         where = {"victim": target.label, "attack": label, "seed": target.seed, "attack_seed": attack_seed,
-                 **({} if defense is None else {"defense": dlabel})}
+                 **({} if dlabel == "none" else {"defense": dlabel})}
 
-        with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if defense is None else f" under {dlabel}"),
+        with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if dlabel == "none" else f" under {dlabel}"),
                                 total=sc.api.budget) as stage, \
                 attack_recommender(ctx, target, defense_spec, defense, attack_label=label, attack_seed=attack_seed) as served:
             api = metered_endpoint(self.ctx, served)
@@ -180,6 +197,7 @@ class ExtractionStage(Stage):
         if watched is not None:
             row.add("detector_auc", watched["detector_auc"])
             row.add("flagged_after", float("nan") if watched["flagged_after"] is None else float(watched["flagged_after"]))
+            row.add("keys_to_evade", float(watched["keys_to_evade"]))
             row.info.setdefault("stream_detector", []).append({"seed": target.seed, "attack_seed": attack_seed, **watched})
         row.add("seconds", seconds_collect + seconds_distill)
         row.info.setdefault("extraction", []).append({
@@ -194,10 +212,11 @@ class ExtractionStage(Stage):
         if first:
             ctx.curves.append({**{k: v for k, v in where.items() if k in ("victim", "attack", "defense")},
                                "seed": attack_seed, "metric": "agreement@10", "points": curve})
-        suffix = "" if defense is None else f"-{dlabel}"
+        suffix = "" if dlabel == "none" else f"-{dlabel}"
         ctx.artifacts[f"surrogates/{target.label}-{label}{suffix}-seed{target.seed}-attack{attack_seed}"] = surrogate.save
         # later stages (poisoning) ask for the surrogate stolen through a given endpoint (default: undefended)
         ctx.exchange.put(StolenSurrogate(SurrogateKey(target.label, target.seed, attack_seed, label, dlabel), surrogate,
                                          api.queries_used))
         ctx.events.emit("extraction_scored", **where, agreement10=float(agreement[10].mean()),
                         seconds_distill=seconds_distill)
+        return surrogate

@@ -74,7 +74,7 @@ def served_over_http(ctx: RunContext, target: Target, defenses: list[ComponentSp
 
 def saved_model(ctx: RunContext, target: Target) -> Path:
     """The victim's weights in a folder ``redteam serve`` can load (written once per victim and seed)."""
-    key = ("saved-model", target.label, target.seed)
+    key = ("saved-model", target.label, target.seed, target.variant)
     if key not in ctx.scratch:
         folder = Path(ctx.services.enter_context(tempfile.TemporaryDirectory(prefix="redteam-victim-"))) / "model"
         target.model.save(folder)

@@ -438,3 +438,17 @@ def test_off_list_distribution_mixes_the_missed_real_items_with_the_catalog() ->
     assert half[0] == 0 and half.sum() == pytest.approx(1)
     assert half[2] == pytest.approx(0.25 + 0.5 / 9) and half[3] == pytest.approx(0.5 / 9)
     assert np.allclose(off_list_distribution(t, 9, explore=1.0)[1:], 1 / 9)
+
+
+def test_mixed_chooser_draws_off_answer_items_by_how_often_they_were_returned() -> None:
+    from attacks.extraction.autoregressive import MixedChooser
+
+    lists = np.array([[1, 2], [1, 3], [1, 2], [1, 4]])
+    histories = [np.array([9])] * 4
+    never_off = MixedChooser(0.0, n_items=10)(histories, lists, np.random.default_rng(0))
+    assert all(item in row for item, row in zip(never_off, lists))
+    always = MixedChooser(1.0, n_items=10)
+    draws = np.concatenate([always(histories, lists, np.random.default_rng(s)) for s in range(200)])
+    counts = np.bincount(draws, minlength=11)
+    # returned so far, growing: item 1 is always the most returned, items 5..10 never
+    assert counts[5:].sum() == 0 and counts[1] > counts[2] > counts[3]

@@ -62,5 +62,6 @@ def test_the_detector_tells_extraction_streams_from_replayed_users(run_cli, tmp_
         print(attack, report["features"], [(p["queries"], round(p["auc"], 3), round(p["benign_fpr"], 3)) for p in report["points"]])
         assert watched[attack]["metrics"]["detector_auc"]["value"] >= 0.9
         assert report["flagged_after"] is not None and report["flagged_after"] <= 200
+        assert report["keys_to_evade"] == -(-2000 // 24)  # keys of 24 queries never reach the first checkpoint
     undefended = {r["attack"]: r for r in rows if r["defense"] == "none"}
     assert watched["extraction.random"]["metrics"]["agreement@10"] == undefended["extraction.random"]["metrics"]["agreement@10"]

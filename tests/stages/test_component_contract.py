@@ -48,12 +48,12 @@ def test_every_attack_fits_the_stage_of_its_family(alias: str) -> None:
 
 @pytest.mark.parametrize("alias", sorted(REGISTRY["defenses"]))
 def test_every_defense_has_a_kind_a_verb_and_a_stage_that_applies_it(alias: str) -> None:
-    from defenses.base import KINDS, Defense, Detector, ServingDefense, TextDefense, TrainingDefense
+    from defenses.base import KINDS, Defense, Detector, ServingDefense, TextDefense, TrainingDefense, Watermark
 
     cls = resolve("defenses", alias)
     assert issubclass(cls, Defense) and cls.kind in KINDS
     base = {"training": TrainingDefense, "detector": Detector, "serving": ServingDefense, "text": TextDefense,
-            "none": Defense}[cls.kind]
+            "watermark": Watermark, "none": Defense}[cls.kind]
     assert issubclass(cls, base), f"{alias}: kind {cls.kind} but not a {base.__name__}"
     if cls.kind == "none":
         return
