@@ -45,6 +45,7 @@ class QueryStreamDetector(ServingDefense):
 
     alias: ClassVar[str] = "query_stream"
     family: ClassVar[str] = "stream-detector"
+    in_process_only: ClassVar[bool] = True  # one stream per attack in this process; a server keeps none per key yet
     Params = QueryStreamParams
 
     def __init__(self, params: Params | None = None, **overrides: Any) -> None:

@@ -339,6 +339,13 @@ def check_families(scenario: Scenario) -> None:
             here = "; ".join(f"{f} applies {', '.join(sorted(s.defense_kinds))}" for f, s in stages.items()) or "it has no attack"
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' is a {cls.kind} defense and no stage of this scenario "
                               f"applies one ({here})")
+        remote = [v.label() for v in scenario.victims if getattr(resolve("victims", v.name), "remote", False)]
+        if getattr(cls, "in_process_only", False) and (remote or scenario.api.transport != "inprocess"):
+            raise ConfigError(f"defenses[{i}].name: '{spec.name}' reads the attacker's query stream in this process; "
+                              "use api.transport: inprocess and a trained victim")
+        if cls.kind == "watermark" and remote:
+            raise ConfigError(f"defenses[{i}].name: '{spec.name}' is trained into the victim, which a remote victim "
+                              f"({', '.join(remote)}) cannot be")
 
 
 def check_defense_attacker_seeds(spec: ComponentSpec, attack_seeds: list[int], *, where: str) -> None:

@@ -222,3 +222,13 @@ def test_a_gate_on_a_clean_defended_row_needs_defend_clean() -> None:
     gate = {"metric": "ndcg@10", "attack": "none", "defense": "apr", "max_drop_vs": "none", "max_drop": 0.1}
     assert "gates[0].attack: poisoning.defend_clean is false, so defense 'apr'" in error_of({**raw, "gates": [gate]})
     assert build_scenario({**raw, "gates": [{**gate, "attack": "poisoning.random"}]}).poisoning.defend_clean is False
+
+
+def test_defenses_that_need_this_process_or_a_trainable_victim_are_refused_up_front() -> None:
+    raw = {**base(), "attacks": [{"name": "extraction.random"}]}
+    assert "'query_stream' reads the attacker's query stream in this process" in error_of(
+        {**raw, "api": {"transport": "http"}, "defenses": [{"name": "query_stream"}]})
+    remote = {"name": "http", "url": "http://127.0.0.1:9/v1/recommend", "n_items": 30, "max_k": 10}
+    assert "'aow' is trained into the victim, which a remote victim (http) cannot be" in error_of(
+        {**raw, "victims": [remote], "defenses": [{"name": "aow"}]})
+    build_scenario({**raw, "defenses": [{"name": "none"}, {"name": "query_stream"}, {"name": "aow"}]})

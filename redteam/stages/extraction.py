@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from redteam.errors import ConfigError
 from redteam.evaluation import ranking_values, recommender_ranking_values
 from redteam.metrics import agreement_at_k, topk_items
 from redteam.scenario import ComponentSpec, component_params
@@ -92,10 +91,7 @@ class ExtractionStage(Stage):
         if key not in self._calibrated:
             defense = build_defense(defense_spec)
             if defense is not None and hasattr(defense, "calibrate"):
-                sc = self.ctx.scenario
-                if sc.api.transport != "inprocess" or target.remote is not None:
-                    raise ConfigError(f"defenses.{defense_spec.label()}: a query-stream detector reads the attacker's "
-                                      "stream in process; use api.transport: inprocess and a trained victim")
+                sc = self.ctx.scenario  # in-process only: checked when the scenario is loaded
                 with self.ctx.reporter.stage(f"{defense_spec.label()}: replay benign keys"):
                     summary = defense.calibrate(
                         target.recommender, self.ctx.test_histories(),
