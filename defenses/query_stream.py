@@ -10,7 +10,9 @@ of ``n`` queries each) against the held-out benign keys, the queries the attacke
 spent when it was first flagged, and ``keys_to_evade``: how many keys an attacker spreading its
 queries needs so that none reaches the first checkpoint (a key is never judged before it).
 
-Action: ``flag`` (the answers are not changed; throttling and blocking are not implemented yet).
+Action: ``flag`` (the answers are not changed) or ``block`` (the key gets no answer after the
+checkpoint at which it was flagged: the attacker keeps only what it bought before; benign keys
+are blocked at the held-out false-positive rate). Throttling is not implemented.
 Threat model: the defender sees every query of a key and its answers, and holds real users'
 histories and the training popularity; the attacker does not know the features or thresholds.
 """
@@ -37,7 +39,8 @@ class QueryStreamParams(Params):
     checkpoints: list[int] = Field([25, 50, 100, 200, 500, 1000], min_length=1, description="stream lengths scored")
     budget_share: float = Field(0.1, gt=0, le=1, description="the row's detector_auc is at the last checkpoint "
                                 "within this share of the attacker's queries")
-    action: Literal["flag"] = "flag"
+    action: Literal["flag", "block"] = Field("flag", description="flag: answers unchanged; block: no answer to a "
+                                             "key after the checkpoint at which it was flagged")
 
 
 class QueryStreamDetector(ServingDefense):
@@ -112,16 +115,27 @@ class StreamMonitor(Middleware):
         super().__init__(inner)
         self.detector = detector
         self.stream = StreamFeatures(detector.ranks)
+        self.order: list[bytes] | None = [] if detector.params.action == "block" else None
 
     def recommend(self, histories: Histories, k: int) -> TopK:
         cleaned = check_ids(histories, self.n_items)
         top = self.inner.recommend(cleaned, k)
         for history, answer in zip(cleaned, top.items):
             self.stream.observe(history, answer)
+            if self.order is not None:
+                self.order.append(np.asarray(history, dtype=np.int64).tobytes())
         return top
 
     def stream_report(self) -> dict[str, Any]:
         return self.detector.report(self.stream)
+
+    def answered_before_block(self) -> set[bytes] | None:
+        """With ``action: block``, the histories (int64 bytes) this key asked before it was blocked;
+        None when it was never flagged or the action is ``flag``. The key's stream up to the block
+        is the same whether or not later queries are refused, so cutting it here is what blocking
+        would have left the attacker."""
+        flagged = self.stream_report()["flagged_after"] if self.order is not None else None
+        return None if flagged is None else set(self.order[:flagged])
 
 
 def benign_keys(histories: list[np.ndarray], p: QueryStreamParams, rng: np.random.Generator) -> list[list[np.ndarray]]:

@@ -57,6 +57,19 @@ class Transcript:
             left -= n
         return out
 
+    def restricted(self, asked: set[bytes]) -> "Transcript":
+        """Each sequence cut before its first prefix not in ``asked`` (histories as int64 bytes): what
+        the attacker holds when the API stopped answering everything else (a blocked key)."""
+        out = Transcript()
+        for seq, lst, nxt, real in zip(self.sequences, self.lists, self.next_real, self.real):
+            seq64 = np.asarray(seq, dtype=np.int64)
+            n = 0
+            while n < len(seq64) and seq64[: n + 1].tobytes() in asked:
+                n += 1
+            if n:
+                out.add(seq[:n], lst[:n], next_real=nxt[:n], real=real)
+        return out
+
     def split(self, holdout: float, rng: np.random.Generator) -> tuple["Transcript", "Transcript"]:
         """(train, held-out) by whole sequences; the held-out part is for model selection."""
         n_hold = int(round(holdout * len(self))) if len(self) > 1 else 0

@@ -160,7 +160,11 @@ class ExtractionStage(Stage):
                          status=f"{api.queries_used} queries, {len(transcript)} sequences")
             transport = transport_info(served)
             watched = served.stream_report() if hasattr(served, "stream_report") else None
-        ctx.events.emit("extraction_collected", **where, queries=api.queries_used, sequences=len(transcript),
+            asked = served.answered_before_block() if hasattr(served, "answered_before_block") else None
+        answered = api.queries_used
+        if asked is not None:  # a blocking detector: the attacker keeps what it bought before the block
+            transcript, answered = transcript.restricted(asked), int(watched["flagged_after"])
+        ctx.events.emit("extraction_collected", **where, queries=answered, sequences=len(transcript),
                         few_shot_sequences=transcript.few_shot_count(), seconds=seconds_collect)
 
         curve = []
@@ -180,7 +184,7 @@ class ExtractionStage(Stage):
             seconds_distill = time.perf_counter() - t1
         top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
         agreement = {k: agreement_at_k(top, victim_top, k) for k in AGREEMENT_KS}
-        curve.append({"queries": api.queries_used, "agreement@10": float(agreement[10].mean())})
+        curve.append({"queries": answered, "agreement@10": float(agreement[10].mean())})
 
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
         for k, values in agreement.items():
@@ -189,7 +193,7 @@ class ExtractionStage(Stage):
                                  exclude_history=sc.eval.exclude_history)
         for metric, values in quality.items():
             row.add(metric, values)
-        row.add("queries", float(api.queries_used))
+        row.add("queries", float(answered))
         if watched is not None:
             row.add("detector_auc", watched["detector_auc"])
             row.add("flagged_after", float("nan") if watched["flagged_after"] is None else float(watched["flagged_after"]))
@@ -198,9 +202,10 @@ class ExtractionStage(Stage):
         row.add("seconds", seconds_collect + seconds_distill)
         row.info.setdefault("extraction", []).append({
             "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(), "surrogate": surrogate.alias,
-            "queries": api.queries_used, "sequences": len(transcript), "few_shot_sequences": transcript.few_shot_count(),
+            "queries": answered, "sequences": len(transcript), "few_shot_sequences": transcript.few_shot_count(),
             "seconds_collect": round(seconds_collect, 2), "seconds_distill": round(seconds_distill, 2),
             "queries_per_second": round(api.queries_used / max(seconds_collect, 1e-9), 1), **transport,
+            **({} if asked is None else {"blocked_after": answered, "queries_asked": api.queries_used}),
             "distill_epochs": report.epochs_run, "best_epoch": report.best_epoch,
             "holdout_agreement@10": report.best_holdout_agreement10,
             **attack.diagnostics,
@@ -212,7 +217,7 @@ class ExtractionStage(Stage):
         ctx.artifacts[f"surrogates/{target.label}-{label}{suffix}-seed{target.seed}-attack{attack_seed}"] = surrogate.save
         # later stages (poisoning) ask for the surrogate stolen through a given endpoint (default: undefended)
         ctx.exchange.put(StolenSurrogate(SurrogateKey(target.label, target.seed, attack_seed, label, dlabel), surrogate,
-                                         api.queries_used))
+                                         answered))
         ctx.events.emit("extraction_scored", **where, agreement10=float(agreement[10].mean()),
                         seconds_distill=seconds_distill)
         return surrogate

@@ -452,3 +452,13 @@ def test_mixed_chooser_draws_off_answer_items_by_how_often_they_were_returned() 
     counts = np.bincount(draws, minlength=11)
     # returned so far, growing: item 1 is always the most returned, items 5..10 never
     assert counts[5:].sum() == 0 and counts[1] > counts[2] > counts[3]
+
+
+def test_transcript_restricted_keeps_each_sequence_up_to_its_first_unasked_prefix() -> None:
+    t = Transcript()
+    t.add(np.array([3, 4, 5]), np.array([[1], [2], [3]]))
+    t.add(np.array([7, 8]), np.array([[4], [5]]))
+    asked = {np.array(h, dtype=np.int64).tobytes() for h in ([3], [3, 4], [7, 8])}
+    cut = t.restricted(asked)
+    # [7] was never asked, so [7, 8] cannot have been built on its answer either
+    assert [s.tolist() for s in cut.sequences] == [[3, 4]] and cut.lists[0].tolist() == [[1], [2]]

@@ -46,7 +46,9 @@ def test_the_detector_tells_extraction_streams_from_replayed_users(run_cli, tmp_
         "attacks": [{"name": "extraction.autoregressive", "distill_epochs": 1, "curve": []},
                     {"name": "extraction.random", "distill_epochs": 1, "curve": [], "length": 20}],
         "defenses": [{"name": "none"}, {"name": "query_stream", "checkpoints": [25, 50, 100, 200],
-                                         "users_per_app_key": 40, "app_keys": 30, "user_keys": 100}],
+                                         "users_per_app_key": 40, "app_keys": 30, "user_keys": 100},
+                     {"name": "query_stream", "label": "blocking", "action": "block", "checkpoints": [25, 50, 100, 200],
+                      "users_per_app_key": 40, "app_keys": 30, "user_keys": 100}],
         "eval": {"k": [10], "bootstrap": 0}, "runtime": {"threads": 1},
     }
     path = tmp_path / "s.yaml"
@@ -63,5 +65,14 @@ def test_the_detector_tells_extraction_streams_from_replayed_users(run_cli, tmp_
         assert watched[attack]["metrics"]["detector_auc"]["value"] >= 0.9
         assert report["flagged_after"] is not None and report["flagged_after"] <= 200
         assert report["keys_to_evade"] == -(-2000 // 24)  # keys of 24 queries never reach the first checkpoint
+    blocked = {r["attack"]: r for r in rows if r["defense"] == "blocking"}
+    for attack in ("extraction.autoregressive", "extraction.random"):
+        flagged = watched[attack]["info"]["stream_detector"][0]["flagged_after"]
+        # blocked at the same checkpoint as flagged (same stream), left with only those answers
+        assert blocked[attack]["info"]["stream_detector"][0]["flagged_after"] == flagged
+        assert blocked[attack]["metrics"]["queries"]["value"] == flagged
+        extraction = blocked[attack]["info"]["extraction"][0]
+        assert extraction["blocked_after"] == flagged and extraction["queries_asked"] == 2000
+        assert blocked[attack]["metrics"]["agreement@10"]["value"] < watched[attack]["metrics"]["agreement@10"]["value"]
     undefended = {r["attack"]: r for r in rows if r["defense"] == "none"}
     assert watched["extraction.random"]["metrics"]["agreement@10"] == undefended["extraction.random"]["metrics"]["agreement@10"]
