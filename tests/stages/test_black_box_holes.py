@@ -75,7 +75,7 @@ def test_a_component_that_breaks_its_contract_exits_3_and_writes_no_run(attack, 
 @pytest.mark.parametrize(("attacks", "defense", "message"), [
     ([{"name": "extraction.random"}], "isolation_forest",
      "defenses[1].name: 'isolation_forest' is a detector defense and no stage of this scenario applies one "
-     "(extraction applies serving)"),
+     "(extraction applies serving, watermark)"),
     ([{"name": "extraction.random"}], "apr", "'apr' is a training defense and no stage of this scenario applies one"),
     ([], "apr", "(it has no attack)"),
     ([{"name": "poisoning.random"}], "perplexity_filter", "'perplexity_filter' does not defend sequential recommenders"),
