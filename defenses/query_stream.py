@@ -129,13 +129,12 @@ class StreamMonitor(Middleware):
     def stream_report(self) -> dict[str, Any]:
         return self.detector.report(self.stream)
 
-    def answered_before_block(self) -> set[bytes] | None:
-        """With ``action: block``, the histories (int64 bytes) this key asked before it was blocked;
-        None when it was never flagged or the action is ``flag``. The key's stream up to the block
-        is the same whether or not later queries are refused, so cutting it here is what blocking
-        would have left the attacker."""
-        flagged = self.stream_report()["flagged_after"] if self.order is not None else None
-        return None if flagged is None else set(self.order[:flagged])
+    def answered_before_block(self, flagged_after: int | None) -> set[bytes] | None:
+        """With ``action: block``, the histories (int64 bytes) this key asked before it was blocked
+        (``flagged_after`` from :meth:`stream_report`); None when it was never flagged or the action
+        is ``flag``. The key's stream up to the block is the same whether or not later queries are
+        refused, so cutting it here is what blocking would have left the attacker."""
+        return None if self.order is None or flagged_after is None else set(self.order[:flagged_after])
 
 
 def benign_keys(histories: list[np.ndarray], p: QueryStreamParams, rng: np.random.Generator) -> list[list[np.ndarray]]:

@@ -160,7 +160,7 @@ class ExtractionStage(Stage):
                          status=f"{api.queries_used} queries, {len(transcript)} sequences")
             transport = transport_info(served)
             watched = served.stream_report() if hasattr(served, "stream_report") else None
-            asked = served.answered_before_block() if hasattr(served, "answered_before_block") else None
+            asked = None if watched is None else served.answered_before_block(watched["flagged_after"])
         answered = api.queries_used
         if asked is not None:  # a blocking detector: the attacker keeps what it bought before the block
             transcript, answered = transcript.restricted(asked), int(watched["flagged_after"])
