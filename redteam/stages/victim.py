@@ -69,9 +69,13 @@ def remote_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
 def evaluate(ctx: RunContext, target: Target) -> Any:
     """The victim's clean-accuracy row over the evaluation users."""
     with ctx.reporter.stage(f"evaluate {target.label}"):
-        values = recommender_ranking_values(target.recommender, ctx.test_histories(), ctx.test_targets(),
-                                            ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history)
-    row = ctx.rows.row(ctx.dataset.name, target.label)
+        return add_clean_metrics(ctx, target.recommender, ctx.rows.row(ctx.dataset.name, target.label))
+
+
+def add_clean_metrics(ctx: RunContext, recommender: Any, row: Any) -> Any:
+    """HR/NDCG/MRR@K of the evaluation users served by ``recommender``, into ``row`` (returned)."""
+    values = recommender_ranking_values(recommender, ctx.test_histories(), ctx.test_targets(),
+                                        ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history)
     for metric, per_user in values.items():
         row.add(metric, per_user)
     return row

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from redteam.errors import ConfigError
-from redteam.evaluation import recommender_ranking_values
 from redteam.scenario import ComponentSpec
 from redteam.seeding import derive_seed
 from redteam.stages.context import RunContext, Target
@@ -55,7 +54,7 @@ def watermark_victim(ctx: RunContext, target: Target, defense_spec: ComponentSpe
     """Train the watermarked victim, score it for real users, verify it and the innocent controls."""
     from redteam.stages.defended_fit import add_fit_cost, fit_defended
     from redteam.stages.defenses import build_defense
-    from redteam.stages.victim import serve_local
+    from redteam.stages.victim import add_clean_metrics, serve_local
 
     label = defense_spec.label()
     if target.remote is not None or target.model is None:
@@ -67,13 +66,8 @@ def watermark_victim(ctx: RunContext, target: Target, defense_spec: ComponentSpe
     secret = fit.info["defense"]["watermark"]
     marked = Target(spec=target.spec, seed=target.seed, model=fit.victim, recommender=serve_local(ctx, fit.victim),
                     variant=label)
-    sc = ctx.scenario
-    row = ctx.rows.row(ctx.dataset.name, target.label, defense=label)
     with ctx.reporter.stage(f"{label}: evaluate the watermarked {target.label}"):
-        values = recommender_ranking_values(marked.recommender, ctx.test_histories(), ctx.test_targets(),
-                                            ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
-    for metric, per_user in values.items():
-        row.add(metric, per_user)
+        row = add_clean_metrics(ctx, marked.recommender, ctx.rows.row(ctx.dataset.name, target.label, defense=label))
     add_fit_cost(row, fit)
     own = defense.verify(fit.victim.score, secret)
     row.add("watermark_hit_rate", own.hit_rate)
