@@ -25,17 +25,16 @@ import numpy as np
 from pydantic import Field
 
 from defenses.base import ServingDefense
+from defenses.benign_traffic import BenignTrafficParams, benign_keys
 from defenses.stream_features import FEATURES, StreamFeatures, popularity_ranks
 from redteam.params import Params
 from redteam.serving.middleware import Middleware
 from redteam.serving.port import Histories, TopK, check_ids
 
 
-class QueryStreamParams(Params):
-    fpr: float = Field(0.05, gt=0, lt=1, description="false-positive rate on benign keys the thresholds aim at")
-    app_keys: int = Field(200, ge=4, description="benign keys with many users each (half set thresholds, half measure them)")
-    users_per_app_key: int = Field(100, ge=1, description="users whose sessions interleave behind one app key")
-    user_keys: int = Field(400, ge=0, description="benign keys with one user each")
+class QueryStreamParams(BenignTrafficParams):
+    fpr: float = Field(0.05, gt=0, lt=1, description="false-positive rate on benign keys the thresholds aim at "
+                       "(half the benign keys set the thresholds, half measure them)")
     checkpoints: list[int] = Field([25, 50, 100, 200, 500, 1000], min_length=1, description="stream lengths scored")
     budget_share: float = Field(0.1, gt=0, le=1, description="the row's detector_auc is at the last checkpoint "
                                 "within this share of the attacker's queries")
@@ -135,26 +134,6 @@ class StreamMonitor(Middleware):
         is ``flag``. The key's stream up to the block is the same whether or not later queries are
         refused, so cutting it here is what blocking would have left the attacker."""
         return None if self.order is None or flagged_after is None else set(self.order[:flagged_after])
-
-
-def benign_keys(histories: list[np.ndarray], p: QueryStreamParams, rng: np.random.Generator) -> list[list[np.ndarray]]:
-    """Benign streams: each user's history asked as it grows; an app key interleaves its users'
-    sessions in a random order, a user key is one session."""
-    users = [h for h in histories if len(h)]
-    keys = []
-    for _ in range(p.app_keys):
-        chosen = rng.choice(len(users), size=min(p.users_per_app_key, len(users)), replace=False)
-        turns = np.concatenate([np.full(len(users[u]), u) for u in chosen])
-        rng.shuffle(turns)
-        grown = dict.fromkeys(chosen.tolist(), 0)
-        stream = []
-        for u in turns.tolist():
-            grown[u] += 1
-            stream.append(users[u][: grown[u]])
-        keys.append(stream)
-    for u in rng.choice(len(users), size=min(p.user_keys, len(users)), replace=False):
-        keys.append([users[u][: i + 1] for i in range(len(users[u]))])
-    return keys
 
 
 def replay(recommender: Any, keys: list[list[np.ndarray]], ranks: np.ndarray, *, k: int,

@@ -52,6 +52,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "random_replacement": "defenses.random_replacement:RandomReplacement",
         "score_rounding": "defenses.score_rounding:ScoreRounding",
         "query_stream": "defenses.query_stream:QueryStreamDetector",
+        "key_quota": "defenses.key_quota:KeyQuota",
         "aow": "defenses.aow:AOW",
     },
 }

@@ -33,6 +33,7 @@ def defense_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     for victim, defense in pairs:
         clean = by_key.get((victim, "none", defense))
         line = [victim, defense, *(change_text(clean, m) for m in clean_metrics)]
+        line[2] += declared_cost_text(clean)
         for attack in attacks:
             metric = attack_metric[attack]
             if metric:
@@ -55,6 +56,14 @@ def detection_text(row: dict[str, Any] | None) -> str:
         if "watermark_false_alarm" in metrics:
             text += f" (clean twin {metrics['watermark_false_alarm']['value']:.0%})"
     return text
+
+
+def declared_cost_text(clean: dict[str, Any] | None) -> str:
+    """A quota's declared clean cost: the share of replayed benign queries it refuses."""
+    metrics = (clean or {}).get("metrics", {})
+    if "benign_queries_refused" not in metrics:
+        return ""
+    return f"; benign queries refused {metrics['benign_queries_refused']['value']:.1%}"
 
 
 def change_text(row: dict[str, Any] | None, metric: str) -> str:

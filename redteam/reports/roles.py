@@ -33,6 +33,9 @@ METRICS: dict[str, tuple[str, Direction | None]] = {
     "precision": ("detection", "lower"),
     "recall": ("detection", "lower"),
     "fpr": ("detection", "higher"),
+    "benign_queries_refused": ("clean cost", "higher"),
+    "benign_app_keys_limited": ("clean cost", "higher"),
+    "benign_user_keys_limited": ("clean cost", "higher"),
     "queries": ("cost", None),
     "seconds": ("cost", None),
 }

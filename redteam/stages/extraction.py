@@ -85,8 +85,8 @@ class ExtractionStage(Stage):
             self.steal(target, spec, attack_seed, defense_spec, defense)
 
     def calibrated(self, target: Target, defense_spec: ComponentSpec) -> Any:
-        """The defense, calibrated on replayed benign traffic when it watches query streams (once per
-        victim, seed and defense)."""
+        """The defense, calibrated on replayed benign traffic when it watches keys (query streams,
+        quotas; once per victim, seed and defense)."""
         key = (target.label, target.seed, defense_spec.label())
         if key not in self._calibrated:
             defense = build_defense(defense_spec)
@@ -97,8 +97,10 @@ class ExtractionStage(Stage):
                         target.recommender, self.ctx.test_histories(),
                         self.ctx.dataset.item_popularity(self.ctx.split.train), k=sc.api.topk,
                         rng=numpy_rng(target.seed, "stream-detector", defense_spec.label()))
-                self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=defense_spec.label()).info[
-                    "stream_detector_calibration"] = {str(n): v for n, v in summary.items()}
+                row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=defense_spec.label())
+                row.info["serving_calibration"] = {str(n): v for n, v in summary.items()}
+                for metric, value in (defense.row_metrics(summary) if hasattr(defense, "row_metrics") else {}).items():
+                    row.add(metric, value)
             self._calibrated[key] = defense
         return self._calibrated[key]
 
@@ -144,7 +146,8 @@ class ExtractionStage(Stage):
         with ctx.reporter.stage(f"{label}: query {target.label}" + ("" if dlabel == "none" else f" under {dlabel}"),
                                 total=sc.api.budget) as stage, \
                 attack_recommender(ctx, target, defense_spec, defense, attack_label=label, attack_seed=attack_seed) as served:
-            api = metered_endpoint(self.ctx, served)
+            # a quota the attacker reads in the API's terms: it plans within it
+            api = metered_endpoint(self.ctx, served, budget=getattr(defense, "attacker_allowance", None))
             knowledge = ctx.knowledge(target, label, attack_seed, api)
 
             def on_progress(phase: str, done: float, total: float) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,13 +102,15 @@ def transcript_folder(ctx: RunContext, label: str, seed: int, *names: str | int)
     return folder
 
 
-def metered_endpoint(ctx: RunContext, served: Any) -> Any:
+def metered_endpoint(ctx: RunContext, served: Any, *, budget: Callable[[int | None], int] | None = None) -> Any:
     """A fresh metered endpoint (the scenario's budget and score exposure) in front of ``served``;
-    its top-k is the scenario's, or less when a serving defense returns shorter lists."""
+    its top-k is the scenario's, or less when a serving defense returns shorter lists; its budget
+    the scenario's, or what ``budget`` (a per-key quota) leaves of it."""
     from redteam.serving.metered import MeteredEndpoint
 
     a = ctx.scenario.api
-    return MeteredEndpoint(served, topk=min(a.topk, served.max_k), budget=a.budget, expose_scores=a.expose_scores)
+    return MeteredEndpoint(served, topk=min(a.topk, served.max_k), budget=a.budget if budget is None else budget(a.budget),
+                           expose_scores=a.expose_scores)
 
 
 def transport_info(served: Any) -> dict[str, Any]:

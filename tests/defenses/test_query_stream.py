@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from defenses.query_stream import QueryStreamParams, auc, benign_keys
+from defenses.benign_traffic import benign_keys
+from defenses.query_stream import QueryStreamParams, auc
 from defenses.stream_features import StreamFeatures, popularity_ranks
 
 
@@ -58,7 +59,7 @@ def test_the_detector_tells_extraction_streams_from_replayed_users(run_cli, tmp_
     rows = json.loads(next((tmp_path / "runs").glob("stream-*/results.json")).read_text())["rows"]
     watched = {r["attack"]: r for r in rows if r["defense"] == "query_stream"}
     clean = watched["none"]
-    assert clean["info"]["stream_detector_calibration"]["25"]["benign_keys"] >= 30
+    assert clean["info"]["serving_calibration"]["25"]["benign_keys"] >= 30
     for attack in ("extraction.autoregressive", "extraction.random"):
         report = watched[attack]["info"]["stream_detector"][0]
         print(attack, report["features"], [(p["queries"], round(p["auc"], 3), round(p["benign_fpr"], 3)) for p in report["points"]])
