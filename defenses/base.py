@@ -197,6 +197,10 @@ class ServingDefense(Defense):
     def wrap(self, inner: Any, rng: np.random.Generator) -> Any:
         """The defended service in front of ``inner``."""
 
+    def row_metrics(self, summary: dict[str, Any]) -> dict[str, float]:
+        """Metrics the clean row records of a calibration summary (none unless a defense declares a cost)."""
+        return {}
+
 
 class TextDefenseParams(Params):
     quantile: float = Field(0.99, gt=0, le=1, description="threshold = margin * this quantile of the clean "

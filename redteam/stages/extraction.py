@@ -99,7 +99,7 @@ class ExtractionStage(Stage):
                         rng=numpy_rng(target.seed, "stream-detector", defense_spec.label()))
                 row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=defense_spec.label())
                 row.info["serving_calibration"] = {str(n): v for n, v in summary.items()}
-                for metric, value in (defense.row_metrics(summary) if hasattr(defense, "row_metrics") else {}).items():
+                for metric, value in defense.row_metrics(summary).items():
                     row.add(metric, value)
             self._calibrated[key] = defense
         return self._calibrated[key]
