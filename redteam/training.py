@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from redteam.negatives import PopularityNegatives, UniformNegatives, negative_sampler
 from redteam.seeding import derive_seed
 from redteam.trainer_loop import gradient_step, run_epochs
 
@@ -61,6 +62,12 @@ class TrainSettings(Protocol):
     def max_len(self) -> int: ...
     @property
     def eval_every(self) -> int: ...
+    @property
+    def negative_sampler(self) -> str: ...
+    @property
+    def sampler_power(self) -> float: ...
+    @property
+    def valid_users(self) -> int: ...
 
 
 class TrainableModel(Protocol):
@@ -108,6 +115,7 @@ class TrainState:
     epoch: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     generator: torch.Generator = field(default_factory=torch.Generator)
+    sampler: UniformNegatives | PopularityNegatives | None = None  # loss=sampled: the negatives' source
 
 
 class TrainHooks(Protocol):
@@ -160,8 +168,14 @@ def next_item_loss(
     loss: str,
     negatives: int,
     generator: torch.Generator,
+    sampler: UniformNegatives | PopularityNegatives | None = None,
 ) -> torch.Tensor:
-    """Weighted mean cross-entropy over positions with a target (weights: [B] per user)."""
+    """Weighted mean cross-entropy over positions with a target (weights: [B] per user).
+
+    ``loss="sampled"``: each position's target against ``negatives`` items drawn once per batch
+    by ``sampler`` (uniform when None), a drawn item equal to the target masked out, and the
+    sampler's logQ correction applied to every logit when it has one (:mod:`redteam.negatives`).
+    """
     active = targets != 0
     h = hidden[active]
     y = targets[active]
@@ -169,10 +183,14 @@ def next_item_loss(
     if loss == "ce":
         per_pos = F.cross_entropy(model.logits(h), y, reduction="none")
     else:
-        neg = torch.randint(1, model.n_items + 1, (negatives,), generator=generator)
+        draw = (sampler or UniformNegatives(model.n_items)).draw(negatives, generator)
+        neg = draw.items
         table = model.output_table()
         pos_logit = (h * table[y]).sum(-1, keepdim=True)
         neg_logit = h @ table[neg].T
+        if draw.log_expected is not None:
+            pos_logit = pos_logit - draw.log_expected[y].unsqueeze(1)
+            neg_logit = neg_logit - draw.log_expected[neg].unsqueeze(0)
         neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == y.unsqueeze(1), float("-inf"))
         per_pos = -F.log_softmax(torch.cat([pos_logit, neg_logit], 1), dim=1)[:, 0]
     return (per_pos * w).sum() / max(1, len(y))
@@ -187,6 +205,16 @@ def validation_ndcg10(victim: TrainableVictim, valid: tuple[list[np.ndarray], np
         scores = victim.score(histories[start : start + 2048])
         ranks.append(target_ranks(scores, targets[start : start + 2048]))
     return float(ndcg(np.concatenate(ranks), 10).mean()) if ranks else float("nan")
+
+
+def validation_sample(
+    valid: tuple[list[np.ndarray], np.ndarray] | None, users: int, *, seed: int
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """A fixed random sample of ``users`` validation users (all of them when 0 or more than there are)."""
+    if valid is None or users == 0 or users >= len(valid[0]):
+        return valid
+    chosen = np.sort(np.random.default_rng(derive_seed(seed, "trainer", "valid-sample")).choice(len(valid[0]), users, replace=False))
+    return [valid[0][i] for i in chosen], np.asarray(valid[1])[chosen]
 
 
 def train_model(
@@ -216,6 +244,9 @@ def train_model(
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     report = FitReport(threads=torch.get_num_threads())
+    if p.loss == "sampled":
+        state.sampler = negative_sampler(p.negative_sampler, train, model.n_items, power=p.sampler_power)
+    valid = validation_sample(valid, p.valid_users, seed=seed)
     epoch_started = 0.0
 
     def start_epoch(epoch: int) -> None:
@@ -234,7 +265,7 @@ def train_model(
             hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen)
             loss = next_item_loss(
                 model, hidden, targets, state.user_weights[batch.users],
-                loss=p.loss, negatives=p.negatives, generator=gen,
+                loss=p.loss, negatives=p.negatives, generator=gen, sampler=state.sampler,
             )
             for hook in hooks:
                 extra = hook.extra_loss(state, model, batch, hidden)
@@ -245,6 +276,7 @@ def train_model(
         return {"epoch": epoch, "loss": total / max(1, count), "seconds": time.perf_counter() - epoch_started}
 
     def end_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        metrics["epoch_seconds"] = time.perf_counter() - epoch_started  # training and validation
         state.metrics = metrics
         for hook in hooks:
             hook.on_epoch_end(state)

@@ -19,9 +19,13 @@ class TrainParams(Params):
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     loss: Literal["ce", "sampled"] = Field("ce", description="full-softmax cross-entropy or sampled softmax")
-    negatives: int = Field(100, ge=1, description="uniform negatives per batch for loss=sampled")
+    negatives: int = Field(100, ge=1, description="negatives shared by a batch for loss=sampled")
+    negative_sampler: Literal["uniform", "popularity"] = Field(
+        "uniform", description="loss=sampled: draw negatives uniformly, or by training popularity with the logQ correction")
+    sampler_power: float = Field(1.0, ge=0, le=1, description="popularity sampler: draw in proportion to (count + 1) ** power")
     max_len: SeqLen = Field(50, ge=2, description="most recent items kept from a history")
     eval_every: int = Field(1, ge=1, description="validate every N epochs")
+    valid_users: int = Field(0, ge=0, description="validate on a fixed random sample of this many users (0: all)")
 
 
 class NeuralParams(TrainParams):

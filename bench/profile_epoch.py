@@ -1,0 +1,94 @@
+"""Where one training epoch of a victim spends its time, on Amazon Beauty.
+
+    python bench/profile_epoch.py [--victim sasrec] [--threads 2] [--batches 60] [--loss ce|sampled]
+
+Times, over ``--batches`` batches spread over one epoch's lengths: building the length-bucketed batches,
+the encoder forward, the output layer and loss forward, the backward pass, the optimiser step;
+then one validation pass over every validation user (full ranking). Prints seconds per phase,
+each phase's share, and the extrapolation to a whole epoch. Torch's own operator profile of the
+same batches is printed with ``--ops``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+
+from common import base_parser, data_dir, emit
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--victim", default="sasrec")
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--loss", default=None, help="override the victim's loss (ce or sampled)")
+    parser.add_argument("--negatives", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--ops", action="store_true", help="also print torch.profiler's top operators")
+    args = parser.parse_args()
+
+    import torch
+
+    from redteam.data.dataset import LeaveOneOutSplit
+    from redteam.data.registry import DatasetConfig, load_dataset
+    from redteam.registry import resolve
+    from redteam.seeding import derive_seed
+    from redteam.negatives import negative_sampler
+    from redteam.training import make_batches, next_item_loss, validation_ndcg10
+
+    torch.set_num_threads(args.threads)
+    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=data_dir(args.data_dir) / "amazon-beauty"), seed=args.seed)
+    split = LeaveOneOutSplit.of(dataset)
+    overrides = {k: v for k, v in {"loss": args.loss, "negatives": args.negatives, "batch_size": args.batch_size}.items() if v is not None}
+    victim = resolve("victims", args.victim)(**overrides)
+    model = victim.init_model(dataset.n_items, args.seed)
+    p = victim.params
+    gen = torch.Generator().manual_seed(derive_seed(args.seed, "trainer", "batches"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    weights = torch.ones(len(split.train))
+    sampler = negative_sampler(p.negative_sampler, split.train, dataset.n_items, power=p.sampler_power) if p.loss == "sampled" else None
+    seconds: dict[str, float] = defaultdict(float)
+
+    def timed(phase, fn):
+        start = time.perf_counter()
+        out = fn()
+        seconds[phase] += time.perf_counter() - start
+        return out
+
+    batches = timed("batching", lambda: make_batches(split.train, batch_size=p.batch_size, max_len=p.max_len, generator=gen))
+    model.train()
+    step = max(1, len(batches) // args.batches)  # batches are sorted by length: take every step-th
+    chosen = batches[::step][: args.batches]
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if args.ops else None
+    if profiler:
+        profiler.__enter__()
+    positions = 0
+    for batch in chosen:
+        hidden, targets = timed("encoder forward", lambda: model.training_pairs(batch.inputs, batch.targets, gen))
+        loss = timed("output layer + loss forward", lambda: next_item_loss(
+            model, hidden, targets, weights[batch.users], loss=p.loss, negatives=p.negatives, generator=gen,
+            sampler=sampler))
+        timed("backward", lambda: (optimizer.zero_grad(set_to_none=True), loss.backward()))
+        timed("optimiser step", lambda: (optimizer.step(), model.reset_padding_()))
+        positions += int((targets != 0).sum())
+    if profiler:
+        profiler.__exit__(None, None, None)
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
+    valid = (split.valid_histories(), split.valid_targets())
+    timed("validation (all users)", lambda: validation_ndcg10(victim, valid))
+
+    scale = len(batches) / len(chosen)
+    per_epoch = {k: (v if k in ("batching", "validation (all users)") else v * scale) for k, v in seconds.items()}
+    total = sum(per_epoch.values())
+    print(f"{args.victim} on Amazon Beauty, {args.threads} threads, loss {p.loss}, batch {p.batch_size}: "
+          f"{len(chosen)} of {len(batches)} batches timed ({positions} positions), extrapolated to one epoch")
+    for phase, value in per_epoch.items():
+        print(f"  {phase:32s} {value:7.2f} s  {value / total:5.1%}")
+    print(f"  {'epoch total':32s} {total:7.2f} s")
+    emit(args.json_path, {"victim": args.victim, "threads": args.threads, "loss": p.loss, "batch_size": p.batch_size,
+                          "batches": len(batches), "timed_batches": len(chosen), "seconds_per_epoch": per_epoch})
+
+
+if __name__ == "__main__":
+    main()
