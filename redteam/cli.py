@@ -49,6 +49,8 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="parent folder of the run directory (default: output.dir)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars or tables")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print results.json to stdout (implies --quiet)")] = False,
+    executor: Annotated[Optional[str], typer.Option(help="serial (default) or ray: runtime.executor")] = None,
+    address: Annotated[Optional[str], typer.Option(help="with --executor ray: an existing cluster (auto or HOST:PORT)")] = None,
 ) -> None:
     """Run a scenario file and report attack success against clean accuracy."""
     from redteam.progress import Reporter
@@ -59,6 +61,7 @@ def run(
     overrides = list(set_ or [])
     if threads is not None:
         overrides.append(f"runtime.threads={threads}")
+    overrides += [f"runtime.{key}={value}" for key, value in (("executor", executor), ("address", address)) if value]
     spec = load_scenario(scenario, overrides)
     console = _console(quiet or json_out)
     outcome = run_scenario(spec, reporter=Reporter(console, enabled=not (quiet or json_out)),

@@ -22,7 +22,7 @@ import numpy as np
 from redteam.cache import ModelCache
 from redteam.data.dataset import LeaveOneOutSplit
 from redteam.environment import configure_threads, environment_info
-from redteam.errors import ComponentError, InternalError, RedteamError
+from redteam.errors import ComponentError, ConfigError, InternalError, RedteamError
 from redteam.evaluation import protocol
 from redteam.events import EventLog
 from redteam.gates import evaluate_gates
@@ -31,7 +31,7 @@ from redteam.paired import paired_against_reference
 from redteam.results import RowTable, write_per_user
 from redteam.scenario import ComponentSpec, Scenario
 from redteam.seeding import numpy_rng
-from redteam.stages.base import Stage, order_stages
+from redteam.stages.base import Stage
 from redteam.stages.context import RunContext, Target
 from redteam.stages.victim import train_victim
 
@@ -45,6 +45,12 @@ class RunOutcome:
 
 def run_scenario(scenario: Scenario, *, reporter: Reporter, use_cache: bool | None = None,
                  out_root: Path | None = None) -> RunOutcome:
+    on_ray = scenario.runtime.executor == "ray"
+    if on_ray:
+        check_ray_scenario(scenario, use_cache)
+        # each unit runs torch with unit_cpus threads: that is the thread count its numbers depend on
+        scenario = scenario.model_copy(update={"runtime": scenario.runtime.model_copy(
+            update={"threads": scenario.runtime.unit_cpus})})
     threads = configure_threads(scenario.runtime.threads)
     events = EventLog()
     events.emit("run_started", scenario=scenario.name, threads=threads)
@@ -57,18 +63,49 @@ def run_scenario(scenario: Scenario, *, reporter: Reporter, use_cache: bool | No
         stages = build_stages(ctx)
         for stage, _ in stages:
             stage.prepare()  # before any training: a bad setting fails fast
-        with ctx.services:  # stops child servers and removes temp folders, also on error and Ctrl-C
-            for seed in scenario.run_seeds:
-                for spec in scenario.victims:
-                    target = train_victim(ctx, spec, seed)
-                    for stage, attacks in stages:
-                        for attack in attacks:
-                            for attack_seed in scenario.attack_seeds_for(seed):
-                                run_attack(stage, target, attack, attack_seed)
+        if on_ray:
+            run_units_on_ray(ctx)
+        else:
+            run_serially(ctx, stages)
     ctx.timings["total_seconds"] = time.perf_counter() - started
     results = assemble_results(ctx, [s for s, _ in stages], threads=threads)
     return finish(scenario, results, events, out_root=out_root,
                   artifacts={**ctx.artifacts, "per_user.npz": lambda path: write_per_user(ctx.rows, path)})
+
+
+def run_serially(ctx: RunContext, stages: list[tuple[Stage, list[ComponentSpec]]]) -> None:
+    """The serial executor: every victim, then every stage's attacks against it, in this process."""
+    scenario = ctx.scenario
+    with ctx.services:  # stops child servers and removes temp folders, also on error and Ctrl-C
+        for seed in scenario.run_seeds:
+            for spec in scenario.victims:
+                target = train_victim(ctx, spec, seed)
+                for stage, attacks in stages:
+                    for attack in attacks:
+                        for attack_seed in scenario.attack_seeds_for(seed):
+                            run_attack(stage, target, attack, attack_seed)
+
+
+def check_ray_scenario(scenario: Scenario, use_cache: bool | None) -> None:
+    """What the Ray executor cannot do, refused before anything runs."""
+    if scenario.ranks_text:
+        raise ConfigError("runtime.executor: ray runs recommender scenarios; text-ranking scenarios run serially")
+    if use_cache is False or not scenario.runtime.cache:
+        raise ConfigError("runtime.executor: ray needs the cache (its units share trained victims through it); "
+                          "drop --no-cache / runtime.cache: false")
+
+
+def run_units_on_ray(ctx: RunContext) -> None:
+    """The run's units as Ray tasks, their records replayed into ``ctx`` in serial order."""
+    from redteam.executors.merge import replay
+    from redteam.executors.ray_executor import run_plan
+    from redteam.executors.units import plan_units
+
+    sc = ctx.scenario
+    plan = plan_units(sc, cpus=sc.runtime.unit_cpus)
+    records = run_plan(sc, plan, cache_root=ctx.cache.root.parent.resolve(), reporter=ctx.reporter, events=ctx.events)
+    replay(ctx, records)
+    ctx.timings["units"] = {r["unit"]: {"seconds": r["seconds"], "node": r["node"]["node_id"]} for r in records}
 
 
 def load_context(scenario: Scenario, *, reporter: Reporter, events: EventLog, use_cache: bool | None) -> RunContext:
@@ -106,13 +143,9 @@ def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
 def build_stages(ctx: RunContext) -> list[tuple[Stage, list[ComponentSpec]]]:
     """One stage per attack family of the scenario, producers before consumers, each with its
     attacks in scenario order."""
-    from redteam.registry import resolve, resolve_stage
+    from redteam.executors.units import stage_groups
 
-    by_family: dict[str, list[ComponentSpec]] = {}
-    for spec in ctx.scenario.attacks:
-        by_family.setdefault(resolve("attacks", spec.name).family, []).append(spec)
-    classes = {family: resolve_stage(family) for family in by_family}
-    return [(cls(ctx), by_family[cls.family]) for cls in order_stages(list(classes.values()))]
+    return [(cls(ctx), [ctx.scenario.attacks[i] for i in indices]) for cls, indices in stage_groups(ctx.scenario)]
 
 
 def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: int) -> None:

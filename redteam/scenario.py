@@ -185,6 +185,11 @@ class RuntimeConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores, at most 4)")
     cache: bool = Field(True, description="reuse trained victims across runs")
     cache_dir: Path | None = Field(None, description="default: $REDTEAM_CACHE_DIR or ~/.cache/redteam")
+    executor: Literal["serial", "ray"] = Field("serial", description="run units of work in this process, or as Ray tasks")
+    address: str | None = Field(None, description="executor ray: an existing cluster (auto, or HOST:PORT of its head); "
+                                "default: start a local Ray instance")
+    workers: int | None = Field(None, ge=1, description="executor ray without address: CPUs of the local Ray instance")
+    unit_cpus: int = Field(1, ge=1, description="executor ray: CPUs (and torch threads) per unit")
 
 
 class Scenario(Section):

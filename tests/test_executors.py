@@ -1,0 +1,126 @@
+"""The unit plan, and the Ray executor on a real two-node Ray cluster on loopback.
+
+The cluster (two raylets with one CPU each, ``ray.cluster_utils.Cluster``) is started by the
+module fixture and always torn down. A small attacks x defenses scenario (extraction with a
+serving defense, random and surrogate-guided poisoning under a detector, two attacker seeds) is
+run serially with one thread and on the cluster; the rows, curves and sections must be the same.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY = {
+    "name": "units-tiny",
+    "seed": 11,
+    "dataset": {"name": "synthetic", "users": 300, "items": 120},
+    "victim": {"name": "sasrec", "hidden": 16, "epochs": 3, "batch_size": 64, "patience": 2},
+    "api": {"topk": 20, "budget": 600, "expose_scores": False},
+    "attacker": {"few_shot_ratio": 0.1, "knows_architecture": True, "seeds": [1, 2]},
+    "attacks": [
+        {"name": "extraction.fewshot", "distill_epochs": 2, "sampler_epochs": 1, "curve": [0.5]},
+        {"name": "poisoning.random"},
+        {"name": "poisoning.surrogate", "surrogate": {"from": "extraction.fewshot"}},
+    ],
+    "poisoning": {"targets": 3, "fake_share": 0.05},
+    "defenses": [{"name": "none"}, {"name": "random_replacement", "share": 0.1},
+                 {"name": "isolation_forest", "flag_share": 0.05}],
+    "eval": {"k": [10], "bootstrap": 200},
+    "runtime": {"threads": 1},
+    "output": {"dir": "runs", "formats": ["json"]},
+}
+
+
+def test_plan_keeps_linked_attacks_together_and_numbers_every_serial_step() -> None:
+    from redteam.executors.units import plan_units
+    from redteam.scenario import build_scenario
+
+    plan = plan_units(build_scenario(TINY))
+    titles = [u.title for u in plan.units]
+    assert titles == [
+        "train sasrec (seed 11)",
+        "sasrec (seed 11), attacker seed 1: extraction.fewshot + poisoning.surrogate",
+        "sasrec (seed 11), attacker seed 2: extraction.fewshot + poisoning.surrogate",
+        "sasrec (seed 11), attacker seed 1: poisoning.random",
+        "sasrec (seed 11), attacker seed 2: poisoning.random",
+    ]
+    # 1 victim step + 3 attacks x 2 attacker seeds, each numbered once, in the serial loop's order:
+    # extraction (seeds 1, 2), then poisoning.random (1, 2), then poisoning.surrogate (1, 2)
+    indices = sorted(s.index for u in plan.units for s in u.steps)
+    assert indices == list(range(7))
+    chain = plan.units[1]
+    assert [(s.index, s.attack, s.attack_seed) for s in chain.steps] == [(1, 0, 1), (5, 2, 1)]
+    assert all(u.needs == ("victim-0-seed11",) for u in plan.units[1:]) and plan.units[0].needs == ()
+
+
+def test_ray_refuses_text_scenarios_and_a_disabled_cache(run_cli, tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    result = run_cli("run", path, "-q", "--executor", "ray", "--no-cache", "--out", tmp_path / "runs")
+    assert result.code == 2 and "runtime.executor: ray needs the cache" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    result = run_cli("run", path, "-q", "--executor", "dask")
+    assert result.code == 2 and "runtime.executor" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'redteam[ray]')")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+
+
+def _results(out: Path) -> dict:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items()
+                if "second" not in k and "cached" not in k and k not in ("timings", "environment", "runtime")}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_path: Path, two_node_cluster) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    assert run_cli("run", path, "-q", "--out", tmp_path / "serial").code == 0
+    serial = _results(tmp_path / "serial")
+    shutil.rmtree(tmp_path / "cache")  # the Ray run trains its own victim
+
+    assert run_cli("run", path, "-q", "--executor", "ray", "--address", two_node_cluster,
+                   "--out", tmp_path / "ray").code == 0
+    on_ray = _results(tmp_path / "ray")
+    assert on_ray["fingerprint"] == serial["fingerprint"]
+    assert [(r["attack"], r["defense"]) for r in on_ray["rows"]] == [(r["attack"], r["defense"]) for r in serial["rows"]]
+    assert _without_timings(on_ray) == _without_timings(serial)
+    units = on_ray["timings"]["units"]
+    assert len(units) == 5 and len({u["node"] for u in units.values()}) == 2  # both nodes ran units
+
+    # interrupted sweep: one unit's record lost; a rerun runs that unit only and merges the same rows
+    (record,) = (tmp_path / "cache" / "units").glob("*/attacks-0-seed11-attacker2-group1-*/record.json")
+    record.unlink()
+    assert run_cli("run", path, "-q", "--executor", "ray", "--address", two_node_cluster,
+                   "--out", tmp_path / "rerun").code == 0
+    (run_dir,) = (tmp_path / "rerun").iterdir()
+    planned = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
+               if '"units_planned"' in line]
+    assert planned[0]["submitted"] == 1 and planned[0]["resumed"] == 4
+    assert _without_timings(_results(tmp_path / "rerun")) == _without_timings(serial)
