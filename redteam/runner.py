@@ -148,10 +148,12 @@ def build_stages(ctx: RunContext) -> list[tuple[Stage, list[ComponentSpec]]]:
     return [(cls(ctx), [ctx.scenario.attacks[i] for i in indices]) for cls, indices in stage_groups(ctx.scenario)]
 
 
-def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
-    """One attack with one attacker seed; a component's failure becomes a ComponentError naming it."""
+def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: int,
+               part: Callable[[], Any] | None = None) -> Any:
+    """One attack with one attacker seed (or ``part`` of it, see ``Stage.attack_core``); a
+    component's failure becomes a ComponentError naming it."""
     try:
-        stage.attack(target, spec, attack_seed)
+        return part() if part is not None else stage.attack(target, spec, attack_seed)
     except (RedteamError, InternalError):
         raise
     except Exception as exc:

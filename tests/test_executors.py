@@ -48,14 +48,21 @@ def test_plan_keeps_linked_attacks_together_and_numbers_every_serial_step() -> N
         "sasrec (seed 11), attacker seed 2: extraction.fewshot + poisoning.surrogate",
         "sasrec (seed 11), attacker seed 1: poisoning.random",
         "sasrec (seed 11), attacker seed 2: poisoning.random",
+        # the detector retrains each poisoned training set in a unit of its own
+        "sasrec (seed 11), attacker seed 1: poisoning.random under isolation_forest",
+        "sasrec (seed 11), attacker seed 2: poisoning.random under isolation_forest",
+        "sasrec (seed 11), attacker seed 1: poisoning.surrogate under isolation_forest",
+        "sasrec (seed 11), attacker seed 2: poisoning.surrogate under isolation_forest",
     ]
     # 1 victim step + 3 attacks x 2 attacker seeds, each numbered once, in the serial loop's order:
     # extraction (seeds 1, 2), then poisoning.random (1, 2), then poisoning.surrogate (1, 2)
-    indices = sorted(s.index for u in plan.units for s in u.steps)
-    assert indices == list(range(7))
+    steps = [s for u in plan.units for s in u.steps]
+    assert sorted({s.index for s in steps}) == list(range(7))
+    assert sorted(s.order for s in steps if s.defense >= 0) == [(3, 1), (4, 1), (5, 1), (6, 1)]
     chain = plan.units[1]
-    assert [(s.index, s.attack, s.attack_seed) for s in chain.steps] == [(1, 0, 1), (5, 2, 1)]
-    assert all(u.needs == ("victim-0-seed11",) for u in plan.units[1:]) and plan.units[0].needs == ()
+    assert [(s.index, s.attack, s.attack_seed, s.core_only) for s in chain.steps] == [(1, 0, 1, False), (5, 2, 1, True)]
+    assert all(u.needs == ("victim-0-seed11",) for u in plan.units[1:5]) and plan.units[0].needs == ()
+    assert plan.units[7].needs == ("victim-0-seed11", chain.id) and plan.units[7].steps[0].defense == 2
 
 
 def test_ray_refuses_text_scenarios_and_a_disabled_cache(run_cli, tmp_path: Path) -> None:
@@ -112,7 +119,7 @@ def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_pat
     assert [(r["attack"], r["defense"]) for r in on_ray["rows"]] == [(r["attack"], r["defense"]) for r in serial["rows"]]
     assert _without_timings(on_ray) == _without_timings(serial)
     units = on_ray["timings"]["units"]
-    assert len(units) == 5 and len({u["node"] for u in units.values()}) == 2  # both nodes ran units
+    assert len(units) == 9 and len({u["node"] for u in units.values()}) == 2  # both nodes ran units
 
     # interrupted sweep: one unit's record lost; a rerun runs that unit only and merges the same rows
     (record,) = (tmp_path / "cache" / "units").glob("*/attacks-0-seed11-attacker2-group1-*/record.json")
@@ -122,5 +129,5 @@ def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_pat
     (run_dir,) = (tmp_path / "rerun").iterdir()
     planned = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                if '"units_planned"' in line]
-    assert planned[0]["submitted"] == 1 and planned[0]["resumed"] == 4
+    assert planned[0]["submitted"] == 1 and planned[0]["resumed"] == 8
     assert _without_timings(_results(tmp_path / "rerun")) == _without_timings(serial)

@@ -30,7 +30,8 @@ def _copier(source: Path):
 
 def replay(ctx: Any, records: list[dict[str, Any]]) -> None:
     """Apply every step of ``records`` (finished units, see :func:`read_record`) to ``ctx``."""
-    steps = sorted(((step, record) for record in records for step in record["steps"]), key=lambda pair: pair[0]["index"])
+    steps = sorted(((step, record) for record in records for step in record["steps"]),
+                   key=lambda pair: (pair[0]["index"], pair[0]["part"]))
     kept: set[tuple] = set()
     for step, record in steps:
         arrays, run_seed = record["arrays"], step["run_seed"]

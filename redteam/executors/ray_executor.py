@@ -65,9 +65,9 @@ def run_plan(scenario: Any, plan: Plan, *, cache_root: Path, reporter: Any, even
         for unit in plan.units:
             if unit.id in resumed:
                 continue
-            needs = [refs[n] for n in unit.needs if n in refs]
+            waited = [refs[n] for n in unit.needs if n in refs]
             refs[unit.id] = task.options(num_cpus=unit.cpus, name=unit.id, max_retries=0).remote(
-                raw, _unit_dict(unit), str(folders[unit.id]), *needs)
+                raw, _unit_dict(unit), str(folders[unit.id]), [str(folders[n]) for n in unit.needs], *waited)
         events.emit("units_planned", units=len(plan.units), resumed=len(resumed), submitted=len(refs))
         _wait(ray, refs, plan, folders, resumed, reporter, events)
     finally:

@@ -44,8 +44,9 @@ class StepRecorder:
         self.unit_dir = unit_dir
         self.arrays: dict[str, np.ndarray] = {}
         self.steps: list[dict[str, Any]] = []
+        self.products: dict[str, list[str]] = {}  # step index -> array names of its core's product
 
-    def _array(self, values: np.ndarray) -> str:
+    def add_array(self, values: np.ndarray) -> str:
         name = f"a{len(self.arrays)}"
         self.arrays[name] = np.asarray(values)
         return name
@@ -63,10 +64,10 @@ class StepRecorder:
                                      "info_lists": {}, "info_set": {}}
             for metric, arrays in row.per_seed.items():
                 if len(arrays) > seen_metrics.get(metric, 0):
-                    entry["metrics"][metric] = [self._array(a) for a in arrays[seen_metrics.get(metric, 0):]]
+                    entry["metrics"][metric] = [self.add_array(a) for a in arrays[seen_metrics.get(metric, 0):]]
             for metric, pairs in row.layout.items():
                 if len(pairs) > seen_layout.get(metric, 0):
-                    entry["layout"][metric] = [[self._array(g), self._array(c)] for g, c in pairs[seen_layout.get(metric, 0):]]
+                    entry["layout"][metric] = [[self.add_array(g), self.add_array(c)] for g, c in pairs[seen_layout.get(metric, 0):]]
             for name, value in row.info.items():
                 if isinstance(value, list) and len(value) > (seen_info.get(name) or 0):
                     entry["info_lists"][name] = value[seen_info.get(name) or 0:]
@@ -84,7 +85,8 @@ class StepRecorder:
         from redteam.runner import _json_default
 
         np.savez(self.unit_dir / "arrays.npz", **self.arrays)
-        record = {"unit": unit.id, "title": unit.title, "seconds": round(seconds, 2), "node": node, "steps": self.steps}
+        record = {"unit": unit.id, "title": unit.title, "seconds": round(seconds, 2), "node": node, "steps": self.steps,
+                  "products": self.products}
         tmp = self.unit_dir / f".{RECORD}.tmp"
         tmp.write_text(json.dumps(record, default=_json_default))
         tmp.rename(self.unit_dir / RECORD)
@@ -106,8 +108,11 @@ def unit_from_dict(data: dict[str, Any]) -> Unit:
     return Unit(**{**data, "steps": steps, "needs": tuple(data["needs"])})
 
 
-def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: str, *_needs: Any) -> dict[str, Any]:
-    """Run one unit (the Ray task body; ``_needs`` are the records of the units it waits for)."""
+def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: str, need_dirs: list[str],
+             *_waited: Any) -> dict[str, Any]:
+    """Run one unit (the Ray task body). ``need_dirs``: the folders of the units it needs (a defense
+    unit reads its attack's product there); ``_waited``: their results, passed only so that Ray
+    starts this unit after them."""
     from redteam.environment import configure_threads
     from redteam.events import EventLog
     from redteam.progress import Reporter
@@ -141,11 +146,31 @@ def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: 
         else:
             target = train_victim(ctx, spec, unit.run_seed)  # from the cache its victim unit filled
             for step in unit.steps:
+                stage, attack = by_attack[step.attack], scenario.attacks[step.attack]
                 with recorder.step(step):
-                    run_attack(by_attack[step.attack], target, scenario.attacks[step.attack], step.attack_seed)
+                    if step.defense >= 0:
+                        product = read_product(need_dirs, step)
+                        run_attack(stage, target, attack, step.attack_seed,
+                                   part=lambda: stage.defend(target, attack, step.attack_seed,
+                                                             scenario.defenses[step.defense], product))
+                    elif step.core_only:
+                        recorder.products[str(step.index)] = [recorder.add_array(a) for a in run_attack(
+                            stage, target, attack, step.attack_seed,
+                            part=lambda: stage.attack_core(target, attack, step.attack_seed))]
+                    else:
+                        run_attack(stage, target, attack, step.attack_seed)
     seconds = time.perf_counter() - started
     recorder.write(unit, seconds=seconds, node=node)
     return {"unit": unit.id, "node": node, "seconds": seconds}
+
+
+def read_product(need_dirs: list[str], step: Step) -> list[np.ndarray]:
+    """The product the core of ``step``'s attack left in the record of one of the needed units."""
+    for folder in need_dirs:
+        record = read_record(Path(folder))
+        if record is not None and str(step.index) in record.get("products", {}):
+            return [record["arrays"][name] for name in record["products"][str(step.index)]]
+    raise RuntimeError(f"no unit among {need_dirs} recorded the product of step {step.index}")
 
 
 def read_record(unit_dir: Path) -> dict[str, Any] | None:

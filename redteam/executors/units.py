@@ -9,7 +9,10 @@ group steps so that each can run on its own given the shared cache:
 * an **attack unit** per (run seed, victim, attacker seed, linked attacks): the attacks whose
   products feed one another (a poisoning attack built on a surrogate that an extraction attack
   steals) stay together, in serial order; every other attack is a unit of its own. Attack units
-  need their victim unit (they load the trained victim from the cache).
+  need their victim unit (they load the trained victim from the cache);
+* a **defense unit** per separable defense of an attack (a stage's ``separable_defenses``: the
+  retraining of one poisoned training set under one defense): it needs the attack unit, whose
+  record holds the attack's product (the fake profiles), and runs as part ``k`` of its step.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ class Step:
     victim: int  # index into scenario.victims
     attack: int = -1  # index into scenario.attacks; -1: the victim step
     attack_seed: int = 0
+    core_only: bool = False  # the attack's core; its separable defenses run in units of their own
+    defense: int = -1  # index into scenario.defenses: one separable defense of the step's attack
+    part: int = 0  # order of the parts of one step: the core 0, its defenses 1, 2, ...
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.index, self.part)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ def plan_units(scenario: Scenario, *, cpus: int = 1) -> Plan:
     """Every step of the serial loop, grouped into units (see the module docstring)."""
     order = stage_groups(scenario)
     groups = linked_groups(scenario.attacks)
+    defense_index = {d.label(): i for i, d in enumerate(scenario.defenses)}
     units: list[Unit] = []
     index = 0
     for run_seed in scenario.run_seeds:
@@ -104,14 +115,27 @@ def plan_units(scenario: Scenario, *, cpus: int = 1) -> Plan:
                               (Step(index, run_seed, v),), cpus=cpus))
             index += 1
             pending: dict[tuple[int, int], list[Step]] = {}
-            for _, attack_indices in order:
+            parts: list[tuple[tuple[int, int], Step]] = []
+            for cls, attack_indices in order:
                 for a in attack_indices:
                     for attack_seed in scenario.attack_seeds_for(run_seed):
-                        pending.setdefault((attack_seed, groups[a]), []).append(Step(index, run_seed, v, a, attack_seed))
+                        separable = cls.separable_defenses(scenario, attack_seed)
+                        pending.setdefault((attack_seed, groups[a]), []).append(
+                            Step(index, run_seed, v, a, attack_seed, core_only=bool(separable)))
+                        parts += [((attack_seed, groups[a]), Step(index, run_seed, v, a, attack_seed,
+                                                                  defense=defense_index[d.label()], part=k + 1))
+                                  for k, d in enumerate(separable)]
                         index += 1
+            unit_ids = {}
             for (attack_seed, group), steps in pending.items():
                 labels = " + ".join(dict.fromkeys(scenario.attacks[s.attack].label() for s in steps))
-                units.append(Unit(f"attacks-{v}-seed{run_seed}-attacker{attack_seed}-group{group}",
+                unit_ids[(attack_seed, group)] = f"attacks-{v}-seed{run_seed}-attacker{attack_seed}-group{group}"
+                units.append(Unit(unit_ids[(attack_seed, group)],
                                   f"{vspec.label()} (seed {run_seed}), attacker seed {attack_seed}: {labels}",
                                   run_seed, v, tuple(steps), needs=(victim_id,), cpus=cpus))
+            for owner, step in parts:
+                attack, defense = scenario.attacks[step.attack].label(), scenario.defenses[step.defense].label()
+                units.append(Unit(f"defense-{v}-seed{run_seed}-attacker{step.attack_seed}-step{step.index}-{step.defense}",
+                                  f"{vspec.label()} (seed {run_seed}), attacker seed {step.attack_seed}: {attack} under {defense}",
+                                  run_seed, v, (step,), needs=(victim_id, unit_ids[owner]), cpus=cpus))
     return Plan(units, order)

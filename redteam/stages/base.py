@@ -49,10 +49,29 @@ class Stage(ABC):
 
     def defenses(self) -> list[ComponentSpec]:
         """The scenario's defenses this stage applies, in scenario order (``none`` first when given)."""
+        return self.scenario_defenses(self.ctx.scenario)
+
+    @classmethod
+    def scenario_defenses(cls, scenario: Any) -> list[ComponentSpec]:
         from redteam.registry import resolve
 
-        return [d for d in self.ctx.scenario.defenses
-                if d.name == "none" or getattr(resolve("defenses", d.name), "kind", None) in self.defense_kinds]
+        return [d for d in scenario.defenses
+                if d.name == "none" or getattr(resolve("defenses", d.name), "kind", None) in cls.defense_kinds]
+
+    # An attack of a stage may be a core plus one part per defense that an executor can run apart
+    # (in another process, after the core): ``separable_defenses`` lists those defenses for an
+    # attacker seed, ``attack_core`` runs the core and returns what the parts need (a list of
+    # integer arrays), ``defend`` runs one part. ``attack`` is then the core and every part in turn.
+    @classmethod
+    def separable_defenses(cls, scenario: Any, attack_seed: int) -> list[ComponentSpec]:
+        return []
+
+    def attack_core(self, target: Target, spec: ComponentSpec, attack_seed: int) -> list[Any]:
+        raise NotImplementedError(f"{self.family}: its attacks are not split by defense")
+
+    def defend(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec,
+               product: list[Any]) -> None:
+        raise NotImplementedError(f"{self.family}: its attacks are not split by defense")
 
 
 def order_stages(stages: list[type[Stage]]) -> list[type[Stage]]:

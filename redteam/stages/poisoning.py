@@ -54,6 +54,7 @@ class PoisoningStage(Stage):
         self.targets: Targets | None = None
         self._clean: dict[tuple[str, int], dict[str, Any]] = {}
         self._clean_defended: set[tuple[str, str, int]] = set()
+        self._undefended: dict[tuple[str, int, str, int], dict[str, Any]] = {}  # the poisoned victim's scores
 
     def prepare(self) -> None:
         """Draw the run's targets before any victim is trained: a bad id fails fast."""
@@ -69,6 +70,34 @@ class PoisoningStage(Stage):
     # ------------------------------------------------------------------------------------------
 
     def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
+        fakes = self.attack_core(target, spec, attack_seed)
+        for defense_spec in self.separable_defenses(self.ctx.scenario, attack_seed):
+            self.defend(target, spec, attack_seed, defense_spec, fakes)
+
+    @classmethod
+    def separable_defenses(cls, scenario: Any, attack_seed: int) -> list[ComponentSpec]:
+        """The defenses each poisoned training set is retrained under (``none`` is the core's own row)."""
+        return [d for d in cls.scenario_defenses(scenario) if d.name != "none" and defends(d, attack_seed)]
+
+    def defend(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec,
+               product: list[np.ndarray]) -> None:
+        """One defense against one attack's fakes (``product``). Run apart from its core (another process), it
+        reloads the poisoned victim the core trained from the cache and scores it again."""
+        label, histories, fakes = spec.label(), self.ctx.test_histories(), product
+        key = (target.label, target.seed, label, attack_seed)
+        if key not in self._undefended:
+            from redteam.registry import resolve
+
+            attack = resolve("attacks", spec.name)(component_params("attacks", spec, where=f"attacks.{label}"))
+            poisoned, _, _ = retrain(self.ctx, target, fakes, resolved_settings(self.ctx.scenario.poisoning, attack.params), label)
+            after, accuracy = self.score_model(poisoned, histories)
+            self._undefended[key] = {"exposure": after, "accuracy": accuracy}
+        self.defended(target, defense_spec, label, fakes, attack_seed, histories, clean=self.clean_state(target, histories),
+                      undefended=self._undefended[key])
+
+    def attack_core(self, target: Target, spec: ComponentSpec, attack_seed: int) -> list[np.ndarray]:
+        """Craft the fakes, retrain the victim on real + fake data undefended and score it (the
+        attack's own row); returns the fakes, which every defense then gets."""
         from redteam.registry import resolve
 
         ctx, sc = self.ctx, self.ctx.scenario
@@ -126,9 +155,8 @@ class PoisoningStage(Stage):
         ctx.events.emit("poisoning_scored", victim=victim_label, attack=label, seed=seed, attack_seed=attack_seed,
                         before=float(clean["exposure"].values[headline].mean()), after=float(after.values[headline].mean()),
                         lift=lift[headline]["value"], retrain_cached=cached)
-        undefended = {"exposure": after, "accuracy": accuracy}
-        for defense_spec in (d for d in self.defenses() if d.name != "none" and defends(d, attack_seed)):
-            self.defended(target, defense_spec, label, fakes, attack_seed, histories, clean=clean, undefended=undefended)
+        self._undefended[(victim_label, seed, label, attack_seed)] = {"exposure": after, "accuracy": accuracy}
+        return fakes
 
     def surrogate_for(self, target: Target, attack: Any, attack_seed: int) -> tuple[Any, str | None]:
         choice = getattr(attack.params, "surrogate", None)
