@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from common import base_parser, data_dir, emit
+from common import base_parser, beauty, emit
 
 
 def main() -> None:
@@ -23,14 +23,11 @@ def main() -> None:
 
     from redteam.api import BlackBoxAPI
     from redteam.cache import ModelCache
-    from redteam.data.dataset import LeaveOneOutSplit
-    from redteam.data.registry import DatasetConfig, load_dataset
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 
     torch.set_num_threads(args.threads)
-    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=data_dir(args.data_dir) / "amazon-beauty"), seed=args.seed)
-    split = LeaveOneOutSplit.of(dataset)
+    dataset, split = beauty(args)
     victim, _, cached = fit_victim(
         ComponentSpec(name="sasrec"), train=split.train, valid=(split.valid_histories(), split.valid_targets()),
         n_items=dataset.n_items, seed=args.seed, cache=ModelCache(None),

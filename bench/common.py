@@ -19,6 +19,15 @@ def data_dir(arg: str | None) -> Path:
     sys.exit("real data not found: pass --data-dir or set REDTEAM_DATA_DIR (a folder like ../shared/data)")
 
 
+def beauty(args: argparse.Namespace):
+    """Amazon Beauty from the real data folder and its leave-one-out split: ``(dataset, split)``."""
+    from redteam.data.dataset import LeaveOneOutSplit
+    from redteam.data.registry import DatasetConfig, load_dataset
+
+    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=data_dir(args.data_dir) / "amazon-beauty"), seed=args.seed)
+    return dataset, LeaveOneOutSplit.of(dataset)
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", help="parent folder of amazon-beauty/ etc. (default: REDTEAM_DATA_DIR or ../shared/data)")

@@ -15,7 +15,7 @@ import sys
 import time
 from collections import defaultdict
 
-from common import base_parser, data_dir, emit
+from common import base_parser, beauty, emit
 
 
 def main() -> None:
@@ -30,16 +30,13 @@ def main() -> None:
 
     import torch
 
-    from redteam.data.dataset import LeaveOneOutSplit
-    from redteam.data.registry import DatasetConfig, load_dataset
     from redteam.registry import resolve
     from redteam.seeding import derive_seed
     from redteam.negatives import negative_sampler
     from redteam.training import make_batches, next_item_loss, validation_ndcg10
 
     torch.set_num_threads(args.threads)
-    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=data_dir(args.data_dir) / "amazon-beauty"), seed=args.seed)
-    split = LeaveOneOutSplit.of(dataset)
+    dataset, split = beauty(args)
     overrides = {k: v for k, v in {"loss": args.loss, "negatives": args.negatives, "batch_size": args.batch_size}.items() if v is not None}
     victim = resolve("victims", args.victim)(**overrides)
     model = victim.init_model(dataset.n_items, args.seed)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, base_parser, data_dir, emit, peak_rss_mib
+from common import REPO, base_parser, beauty, emit, peak_rss_mib
 
 ORIGINAL = {"loss": "ce", "batch_size": 128, "lr": 1e-3, "eval_every": 1, "valid_users": 0, "patience": 5}
 FAST = {"loss": "sampled", "negatives": 1024, "negative_sampler": "popularity", "sampler_power": 1.0,
@@ -50,14 +50,11 @@ def train_one(args) -> None:
     import numpy as np
     import torch
 
-    from redteam.data.dataset import LeaveOneOutSplit
-    from redteam.data.registry import DatasetConfig, load_dataset
     from redteam.evaluation import ranking_values
     from redteam.registry import resolve
 
     torch.set_num_threads(args.threads)
-    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=data_dir(args.data_dir) / "amazon-beauty"), seed=args.seed)
-    split = LeaveOneOutSplit.of(dataset)
+    dataset, split = beauty(args)
     victim = resolve("victims", args.victim)(**json.loads(args.child_recipe))
 
     def progress(epoch: int, total: int, metrics: dict) -> None:

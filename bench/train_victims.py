@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from common import REPO, base_parser, data_dir, emit, peak_rss_mib
+from common import REPO, base_parser, beauty, emit, peak_rss_mib
 
 VICTIMS = ["popularity", "sasrec", "gru4rec", "narm", "bert4rec"]
 
@@ -23,16 +23,12 @@ def train_one(args) -> dict:
     import torch
 
     from redteam.cache import ModelCache
-    from redteam.data.dataset import LeaveOneOutSplit
-    from redteam.data.registry import DatasetConfig, load_dataset
     from redteam.evaluation import ranking_values
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 
     torch.set_num_threads(args.threads)
-    root = data_dir(args.data_dir)
-    dataset = load_dataset(DatasetConfig(name="amazon-beauty", path=root / "amazon-beauty"), seed=args.seed)
-    split = LeaveOneOutSplit.of(dataset)
+    dataset, split = beauty(args)
     options = {"epochs": args.epochs} if args.epochs is not None and args.victim != "popularity" else {}
     spec = ComponentSpec(name=args.victim, **options)
     t0 = time.perf_counter()

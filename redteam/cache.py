@@ -64,7 +64,8 @@ class ModelCache:
 
     def __init__(self, root: Path | None, *, enabled: bool = True, read: bool = True) -> None:
         """``enabled=False``: neither read nor write; ``read=False``: retrain and overwrite."""
-        self.root = (root or default_cache_dir()) / "models"
+        self.base = root or default_cache_dir()  # the cache folder (models/, units/, embeddings/ ...)
+        self.root = self.base / "models"
         self.enabled = enabled
         self.read = read
 

@@ -45,8 +45,9 @@ class PopularityNegatives:
     """
 
     def __init__(self, train: Sequence[np.ndarray], n_items: int, *, power: float, correct: bool = True) -> None:
-        counts = np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in train]) if len(train) else
-                             np.zeros(0, dtype=np.int64), minlength=n_items + 1)[: n_items + 1].astype(np.float64)
+        # the trainer holds sequences, not the dataset: the same count as SequenceDataset.item_popularity
+        flat = np.concatenate(train).astype(np.int64) if len(train) else np.zeros(0, dtype=np.int64)
+        counts = np.bincount(flat, minlength=n_items + 1)[: n_items + 1].astype(np.float64)
         weights = (counts + 1.0) ** power
         weights[0] = 0.0
         self.n_items = n_items

@@ -17,22 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from redteam.cache import ModelCache
-from redteam.data.dataset import LeaveOneOutSplit
 from redteam.environment import configure_threads, environment_info
-from redteam.errors import ComponentError, ConfigError, InternalError, RedteamError
+from redteam.errors import ConfigError
 from redteam.evaluation import protocol
 from redteam.events import EventLog
 from redteam.gates import evaluate_gates
 from redteam.progress import Reporter
 from redteam.paired import paired_against_reference
-from redteam.results import RowTable, write_per_user
+from redteam.results import RowTable, json_default, write_per_user
 from redteam.scenario import ComponentSpec, Scenario
 from redteam.seeding import numpy_rng
 from redteam.stages.base import Stage
-from redteam.stages.context import RunContext, Target
+from redteam.stages.context import RunContext
+from redteam.stages.setup import build_stages, load_context, run_attack
 from redteam.stages.victim import train_victim
 
 
@@ -103,62 +100,9 @@ def run_units_on_ray(ctx: RunContext) -> None:
 
     sc = ctx.scenario
     plan = plan_units(sc, cpus=sc.runtime.unit_cpus)
-    records = run_plan(sc, plan, cache_root=ctx.cache.root.parent.resolve(), reporter=ctx.reporter, events=ctx.events)
+    records = run_plan(sc, plan, cache_root=ctx.cache.base.resolve(), reporter=ctx.reporter, events=ctx.events)
     replay(ctx, records)
     ctx.timings["units"] = {r["unit"]: {"seconds": r["seconds"], "node": r["node"]["node_id"]} for r in records}
-
-
-def load_context(scenario: Scenario, *, reporter: Reporter, events: EventLog, use_cache: bool | None) -> RunContext:
-    """The dataset, its split, the attacker's few-shot users and the evaluation users."""
-    from redteam.data.registry import load_dataset
-
-    with reporter.stage(f"load data: {scenario.dataset.name}") as stage:
-        dataset = load_dataset(scenario.dataset, seed=scenario.seed)
-        split = LeaveOneOutSplit.of(dataset)
-        stage.update(status=f"{dataset.n_users} users, {dataset.n_items} items")
-    events.emit("data_loaded", **dataset.summary())
-    few_shot_users = attacker_users(scenario, dataset.n_users)
-    test_users = np.setdiff1d(split.eval_users, few_shot_users)
-    if scenario.eval.max_users is not None and scenario.eval.max_users < len(test_users):
-        pick = numpy_rng(scenario.seed, "eval-users").choice(len(test_users), scenario.eval.max_users, replace=False)
-        test_users = np.sort(test_users[pick])
-    cache_on = scenario.runtime.cache if use_cache is None else use_cache
-    return RunContext(scenario=scenario, dataset=dataset, split=split, test_users=test_users,
-                      cache=ModelCache(scenario.runtime.cache_dir, enabled=cache_on), events=events, reporter=reporter,
-                      few_shot_users=few_shot_users)
-
-
-def attacker_users(scenario: Scenario, n_users: int) -> np.ndarray:
-    """The real users whose training sequences attackers hold (none when no attack runs).
-
-    Drawn once from the root seed, so every attack and seed of a scenario shares them; they are
-    removed from every evaluation, clean rows included.
-    """
-    count = int(round(scenario.attacker.few_shot_ratio * n_users)) if scenario.attacks else 0
-    if count == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(numpy_rng(scenario.seed, "few-shot-users").choice(n_users, count, replace=False))
-
-
-def build_stages(ctx: RunContext) -> list[tuple[Stage, list[ComponentSpec]]]:
-    """One stage per attack family of the scenario, producers before consumers, each with its
-    attacks in scenario order."""
-    from redteam.executors.units import stage_groups
-
-    return [(cls(ctx), [ctx.scenario.attacks[i] for i in indices]) for cls, indices in stage_groups(ctx.scenario)]
-
-
-def run_attack(stage: Stage, target: Target, spec: ComponentSpec, attack_seed: int,
-               part: Callable[[], Any] | None = None) -> Any:
-    """One attack with one attacker seed (or ``part`` of it, see ``Stage.attack_core``); a
-    component's failure becomes a ComponentError naming it."""
-    try:
-        return part() if part is not None else stage.attack(target, spec, attack_seed)
-    except (RedteamError, InternalError):
-        raise
-    except Exception as exc:
-        raise ComponentError(f"attacks.{spec.label()} against {target.label} (seed {target.seed}, attacker seed "
-                             f"{attack_seed}): {type(exc).__name__}: {exc}") from exc
 
 
 def run_text_scenario(scenario: Scenario, *, reporter: Reporter, events: EventLog, threads: int,
@@ -248,7 +192,7 @@ def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, 
     tmp = Path(tempfile.mkdtemp(prefix=f".{scenario.name}-", dir=root))
     try:
         (tmp / "scenario.resolved.yaml").write_text(yaml.safe_dump(results["scenario"], sort_keys=False))
-        text = json.dumps(results, indent=2, default=_json_default)
+        text = json.dumps(results, indent=2, default=json_default)
         (tmp / "results.json").write_text(text)
         write_reports(json.loads(text), tmp, scenario.output.formats, source=f"{final.name}/results.json")
         events.write(tmp / "events.jsonl")
@@ -261,13 +205,3 @@ def write_run(scenario: Scenario, results: dict[str, Any], events: EventLog, *, 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

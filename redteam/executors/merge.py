@@ -14,8 +14,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def _copier(source: Path):
     def write(path: Path) -> None:
@@ -39,18 +37,17 @@ def replay(ctx: Any, records: list[dict[str, Any]]) -> None:
         for entry in step["rows"]:
             key = tuple(entry["key"])
             row = ctx.rows.row(*key)
-            once = key[2] == "none"  # attack none: values computed once per victim and run seed
 
             def fresh(kind: str, name: str) -> bool:
-                if not once:
+                """False for a once-per-run-seed value (attack none) an earlier step already gave."""
+                if key[2] != "none":
                     return True
-                mark = (key, run_seed, kind, name)
-                added.add(mark)
-                return mark not in kept
+                added.add((key, run_seed, kind, name))
+                return (key, run_seed, kind, name) not in kept
 
             for metric, names in entry["metrics"].items():
                 if fresh("metric", metric):
-                    row.per_seed.setdefault(metric, []).extend(np.asarray(arrays[n]) for n in names)
+                    row.per_seed.setdefault(metric, []).extend(arrays[n] for n in names)
             for metric, pairs in entry["layout"].items():
                 if fresh("layout", metric):
                     row.layout.setdefault(metric, []).extend((arrays[g], arrays[c]) for g, c in pairs)
@@ -58,8 +55,8 @@ def replay(ctx: Any, records: list[dict[str, Any]]) -> None:
                 if fresh("info", name):
                     row.info.setdefault(name, []).extend(values)
             for name, value in entry["info_set"].items():
-                if fresh("info", name) and name not in row.info:
-                    row.info[name] = value
+                if fresh("info", name):
+                    row.info.setdefault(name, value)
         kept |= added
         ctx.curves.extend(step["curves"])
         for event in step["events"]:

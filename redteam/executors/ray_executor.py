@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def run_plan(scenario: Any, plan: Plan, *, cache_root: Path, reporter: Any, even
                 continue
             waited = [refs[n] for n in unit.needs if n in refs]
             refs[unit.id] = task.options(num_cpus=unit.cpus, name=unit.id, max_retries=0).remote(
-                raw, _unit_dict(unit), str(folders[unit.id]), [str(folders[n]) for n in unit.needs], *waited)
+                raw, asdict(unit), str(folders[unit.id]), [str(folders[n]) for n in unit.needs], *waited)
         events.emit("units_planned", units=len(plan.units), resumed=len(resumed), submitted=len(refs))
         _wait(ray, refs, plan, folders, resumed, reporter, events)
     finally:
@@ -78,12 +79,6 @@ def run_plan(scenario: Any, plan: Plan, *, cache_root: Path, reporter: Any, even
     if missing:
         raise RuntimeError(f"units finished without a record: {', '.join(missing)}")
     return records
-
-
-def _unit_dict(unit: Unit) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(unit)
 
 
 def _wait(ray: Any, refs: dict[str, Any], plan: Plan, folders: dict[str, Path], resumed: set[str], reporter: Any,

@@ -82,13 +82,13 @@ class StepRecorder:
                            "events": ctx.events.records[events:], "artifacts": added})
 
     def write(self, unit: Unit, *, seconds: float, node: dict[str, str]) -> None:
-        from redteam.runner import _json_default
+        from redteam.results import json_default
 
         np.savez(self.unit_dir / "arrays.npz", **self.arrays)
         record = {"unit": unit.id, "title": unit.title, "seconds": round(seconds, 2), "node": node, "steps": self.steps,
                   "products": self.products}
         tmp = self.unit_dir / f".{RECORD}.tmp"
-        tmp.write_text(json.dumps(record, default=_json_default))
+        tmp.write_text(json.dumps(record, default=json_default))
         tmp.rename(self.unit_dir / RECORD)
 
 
@@ -117,7 +117,7 @@ def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: 
     from redteam.events import EventLog
     from redteam.progress import Reporter
     from redteam.executors.units import stage_groups
-    from redteam.runner import load_context, run_attack
+    from redteam.stages.setup import load_context, run_attack
     from redteam.scenario import build_scenario
     from redteam.stages.victim import train_victim
 

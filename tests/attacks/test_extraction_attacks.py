@@ -196,7 +196,7 @@ SCENARIO = {
 
 
 def test_runner_scores_extraction_on_users_the_attacker_never_saw(run_cli, tmp_path: Path) -> None:
-    from redteam.runner import attacker_users
+    from redteam.stages.setup import attacker_users
     from redteam.scenario import load_scenario
     from victims.sasrec import SASRec
 
