@@ -21,6 +21,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "bert4rec": "victims.bert4rec:BERT4Rec",
         "gru4rec": "victims.gru4rec:GRU4Rec",
         "narm": "victims.narm:NARM",
+        "hstu": "victims.hstu:HSTU",
         "popularity": "victims.popularity:Popularity",
         "ranker.embedding": "victims.embedding_ranker:EmbeddingRanker",
         "ranker.causal_lm": "victims.causal_lm_ranker:CausalLMRanker",

@@ -12,7 +12,7 @@ import torch
 from redteam.errors import DataError
 from redteam.registry import REGISTRY, resolve
 
-ALIASES = ["sasrec", "bert4rec", "gru4rec", "narm", "popularity"]
+ALIASES = ["sasrec", "bert4rec", "gru4rec", "narm", "hstu", "popularity"]
 NEURAL = [a for a in ALIASES if a != "popularity"]
 SMALL = {"epochs": 2, "hidden": 16, "batch_size": 64}
 
