@@ -33,7 +33,7 @@ def main() -> None:
     from redteam.registry import resolve
     from redteam.seeding import derive_seed
     from redteam.negatives import negative_sampler
-    from redteam.training import make_batches, next_item_loss, validation_ndcg10
+    from redteam.training import make_batches, next_item_loss, resolved_loss, validation_ndcg10
 
     torch.set_num_threads(args.threads)
     dataset, split = beauty(args)
@@ -41,10 +41,11 @@ def main() -> None:
     victim = resolve("victims", args.victim)(**overrides)
     model = victim.init_model(dataset.n_items, args.seed)
     p = victim.params
+    loss_kind = resolved_loss(p, dataset.n_items)
     gen = torch.Generator().manual_seed(derive_seed(args.seed, "trainer", "batches"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     weights = torch.ones(len(split.train))
-    sampler = negative_sampler(p.negative_sampler, split.train, dataset.n_items, power=p.sampler_power) if p.loss == "sampled" else None
+    sampler = negative_sampler(p.negative_sampler, split.train, dataset.n_items, power=p.sampler_power) if loss_kind == "sampled" else None
     seconds: dict[str, float] = defaultdict(float)
 
     def timed(phase, fn):
@@ -64,7 +65,7 @@ def main() -> None:
     for batch in chosen:
         hidden, targets = timed("encoder forward", lambda: model.training_pairs(batch.inputs, batch.targets, gen))
         loss = timed("output layer + loss forward", lambda: next_item_loss(
-            model, hidden, targets, weights[batch.users], loss=p.loss, negatives=p.negatives, generator=gen,
+            model, hidden, targets, weights[batch.users], loss=loss_kind, negatives=p.negatives, generator=gen,
             sampler=sampler))
         timed("backward", lambda: (optimizer.zero_grad(set_to_none=True), loss.backward()))
         timed("optimiser step", lambda: (optimizer.step(), model.reset_padding_()))
@@ -78,12 +79,12 @@ def main() -> None:
     scale = len(batches) / len(chosen)
     per_epoch = {k: (v if k in ("batching", "validation (all users)") else v * scale) for k, v in seconds.items()}
     total = sum(per_epoch.values())
-    print(f"{args.victim} on Amazon Beauty, {args.threads} threads, loss {p.loss}, batch {p.batch_size}: "
+    print(f"{args.victim} on Amazon Beauty, {args.threads} threads, loss {loss_kind}, batch {p.batch_size}: "
           f"{len(chosen)} of {len(batches)} batches timed ({positions} positions), extrapolated to one epoch")
     for phase, value in per_epoch.items():
         print(f"  {phase:32s} {value:7.2f} s  {value / total:5.1%}")
     print(f"  {'epoch total':32s} {total:7.2f} s")
-    emit(args.json_path, {"victim": args.victim, "threads": args.threads, "loss": p.loss, "batch_size": p.batch_size,
+    emit(args.json_path, {"victim": args.victim, "threads": args.threads, "loss": loss_kind, "batch_size": p.batch_size,
                           "batches": len(batches), "timed_batches": len(chosen), "seconds_per_epoch": per_epoch})
 
 

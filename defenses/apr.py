@@ -50,7 +50,7 @@ class _Loss(nn.Module):
         p = self.state.victim.params
         hidden, targets = self.model.training_pairs(batch.inputs, batch.targets, self.state.generator)
         return next_item_loss(self.model, hidden, targets, self.state.user_weights[batch.users],
-                              loss=p.loss, negatives=p.negatives, generator=self.state.generator,
+                              loss=self.state.loss, negatives=p.negatives, generator=self.state.generator,
                               sampler=self.state.sampler)
 
 

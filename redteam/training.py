@@ -35,6 +35,7 @@ class FitReport:
     seconds: float = 0.0
     seconds_per_epoch: float = 0.0
     threads: int = 1
+    loss: str = "ce"  # the loss trained with (``auto`` resolved)
     history: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,6 +57,8 @@ class TrainSettings(Protocol):
     def weight_decay(self) -> float: ...
     @property
     def loss(self) -> str: ...
+    @property
+    def sampled_above(self) -> int: ...
     @property
     def negatives(self) -> int: ...
     @property
@@ -116,6 +119,7 @@ class TrainState:
     metrics: dict[str, float] = field(default_factory=dict)
     generator: torch.Generator = field(default_factory=torch.Generator)
     sampler: UniformNegatives | PopularityNegatives | None = None  # loss=sampled: the negatives' source
+    loss: str = "ce"  # "ce" or "sampled": the settings' loss with ``auto`` resolved for this catalog
 
 
 class TrainHooks(Protocol):
@@ -207,6 +211,13 @@ def validation_ndcg10(victim: TrainableVictim, valid: tuple[list[np.ndarray], np
     return float(ndcg(np.concatenate(ranks), 10).mean()) if ranks else float("nan")
 
 
+def resolved_loss(params: TrainSettings, n_items: int) -> str:
+    """``ce`` or ``sampled``: ``loss: auto`` picks sampled softmax for catalogs above ``sampled_above`` items."""
+    if params.loss != "auto":
+        return params.loss
+    return "sampled" if n_items > params.sampled_above else "ce"
+
+
 def validation_sample(
     valid: tuple[list[np.ndarray], np.ndarray] | None, users: int, *, seed: int
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -243,8 +254,9 @@ def train_model(
         generator=gen,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    report = FitReport(threads=torch.get_num_threads())
-    if p.loss == "sampled":
+    state.loss = resolved_loss(p, model.n_items)
+    report = FitReport(threads=torch.get_num_threads(), loss=state.loss)
+    if state.loss == "sampled":
         state.sampler = negative_sampler(p.negative_sampler, train, model.n_items, power=p.sampler_power)
     valid = validation_sample(valid, p.valid_users, seed=seed)
     epoch_started = 0.0
@@ -265,7 +277,7 @@ def train_model(
             hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen)
             loss = next_item_loss(
                 model, hidden, targets, state.user_weights[batch.users],
-                loss=p.loss, negatives=p.negatives, generator=gen, sampler=state.sampler,
+                loss=state.loss, negatives=p.negatives, generator=gen, sampler=state.sampler,
             )
             for hook in hooks:
                 extra = hook.extra_loss(state, model, batch, hidden)

@@ -106,3 +106,26 @@ def test_sasrec_with_popularity_sampled_softmax_learns_the_synthetic_shop() -> N
     sasrec.fit(split.train, valid, n_items=300, seed=0)
     ndcg = ranking_values(sasrec.score, split.test_histories(), split.test_targets(), ks=[10])["ndcg@10"].mean()
     assert ndcg > 0.16
+
+
+def test_auto_loss_is_cross_entropy_on_small_catalogs_and_sampled_on_large_ones() -> None:
+    from redteam.training import resolved_loss
+    from victims.sasrec import SASRecParams
+
+    auto = SASRecParams()
+    assert auto.loss == "auto" and auto.sampled_above == 5000
+    assert resolved_loss(auto, 300) == "ce" and resolved_loss(auto, 5000) == "ce" and resolved_loss(auto, 5001) == "sampled"
+    assert resolved_loss(SASRecParams(loss="ce"), 50_000) == "ce"
+    assert resolved_loss(SASRecParams(loss="sampled"), 10) == "sampled"
+    assert resolved_loss(SASRecParams(sampled_above=100), 300) == "sampled"
+
+
+def test_the_fit_report_names_the_loss_it_trained_with(tiny_split) -> None:
+    from victims.sasrec import SASRec, SASRecParams
+
+    valid = (tiny_split.valid_histories(), tiny_split.valid_targets())
+    small = SASRec(SASRecParams(epochs=1, hidden=8)).fit(tiny_split.train, valid, n_items=tiny_split.dataset.n_items, seed=0)
+    forced = SASRec(SASRecParams(epochs=1, hidden=8, sampled_above=1)).fit(
+        tiny_split.train, valid, n_items=tiny_split.dataset.n_items, seed=0)
+    assert small.loss == "ce" and forced.loss == "sampled"
+    assert small.to_dict()["loss"] == "ce"

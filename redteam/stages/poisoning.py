@@ -37,8 +37,7 @@ from redteam.stages.exposure import Exposure, paired_changes, target_exposure_va
 from redteam.stages.poisoning_plan import build_plan, check_profiles, resolved_settings, write_fakes
 from redteam.stages.poisoning_retrain import retrain
 from redteam.stages.poisoning_targets import SUMMARY, Targets, select_targets
-
-FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")
+from redteam.stages.victim import FIT_INFO
 
 
 class PoisoningStage(Stage):

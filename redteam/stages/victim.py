@@ -14,7 +14,7 @@ from redteam.serving.memo import MemoizedRecommender
 from redteam.stages.context import RunContext, Target
 from redteam.stages.hosting import transcript_folder
 
-FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10")
+FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10", "loss")
 
 
 def serve_local(ctx: RunContext, model: object) -> LocalRecommender:
