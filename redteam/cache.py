@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +51,14 @@ def sequences_checksum(sequences: list[np.ndarray]) -> str:
     for seq in sequences:
         h.update(np.asarray(seq, dtype=np.int64).tobytes())
         h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def texts_checksum(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(str(text).encode())
+        h.update(b"\0")
     return h.hexdigest()[:16]
 
 

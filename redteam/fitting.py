@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from redteam.cache import ModelCache, cache_key, sequences_checksum
+from redteam.cache import ModelCache, cache_key, sequences_checksum, texts_checksum
 from redteam.registry import resolve
 from redteam.scenario import ComponentSpec, component_params
 from redteam.seeding import derive_seed
@@ -43,15 +43,23 @@ def fit_victim(
     extra_key: dict[str, Any] | None = None,
     cache_label: str | None = None,
     setup: Callable[[], TrainingSetup] | None = None,
+    item_text: Sequence[str] | None = None,
 ) -> tuple[Any, dict[str, Any], bool]:
     """(victim, fit info, loaded_from_cache). The victim's seed is derived from ``seed`` and its label.
 
     ``setup`` (called only when the victim is not cached) lets a defense hook into training;
     ``extra_key`` must then name what it changes, so its victims get their own cache entries.
+    ``item_text`` (index 0 padding): the data set's texts, read by victims that represent items by
+    their text (``reads_item_text``); their hash joins the cache key.
     """
     cls = resolve("victims", spec.name)
     victim_seed = derive_seed(seed, "victim", spec.label())
     params = component_params("victims", spec, where="victims")
+    reads_text = getattr(cls, "reads_item_text", False)
+    if reads_text and not item_text:
+        from redteam.errors import ConfigError
+
+        raise ConfigError(f"victims.{spec.label()}: '{spec.name}' represents items by their text, and this data set has none")
     key = cache_key(
         victim=spec.name,
         params=params.model_dump(mode="json"),
@@ -59,12 +67,15 @@ def fit_victim(
         train=sequences_checksum(train),
         valid=sequences_checksum([*valid[0], valid[1]]) if valid is not None else None,
         n_items=n_items,
+        **({"item_text": texts_checksum(item_text)} if reads_text else {}),
         **(extra_key or {}),
     )
 
     def create() -> tuple[Any, dict[str, Any]]:
         extra = setup() if setup is not None else TrainingSetup()
         victim = cls(params)
+        if reads_text:
+            victim.use_item_text(item_text, cache_dir=cache.base if cache.enabled else None)
         report = victim.fit([*train, *extra.extra_train], valid, n_items=n_items, seed=victim_seed, hooks=extra.hooks,
                             progress=progress)
         info = report.to_dict()

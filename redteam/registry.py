@@ -22,6 +22,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "gru4rec": "victims.gru4rec:GRU4Rec",
         "narm": "victims.narm:NARM",
         "hstu": "victims.hstu:HSTU",
+        "text_sasrec": "victims.text_sasrec:TextSASRec",
         "popularity": "victims.popularity:Popularity",
         "ranker.embedding": "victims.embedding_ranker:EmbeddingRanker",
         "ranker.causal_lm": "victims.causal_lm_ranker:CausalLMRanker",

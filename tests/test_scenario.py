@@ -80,7 +80,7 @@ def test_unknown_victim_name_suggests_one() -> None:
     raw["victims"][1] = {"name": "sasrek"}
     message = error_of(raw)
     assert message.startswith("victims[1].name: unknown victim 'sasrek' (did you mean 'sasrec'?)")
-    assert "known: bert4rec, gru4rec, hstu, http, narm, popularity, ranker.causal_lm, ranker.embedding, sasrec" in message
+    assert "known: bert4rec, gru4rec, hstu, http, narm, popularity, ranker.causal_lm, ranker.embedding, sasrec, text_sasrec" in message
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ class SASRecModel(SequentialModel):
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         length = seqs.shape[1]
         positions = torch.arange(self.max_len - length, self.max_len)
-        x = self.item_emb(seqs) * self.item_emb.embedding_dim**0.5 + self.pos_emb(positions)
+        x = self.embed_items(seqs) * self.hidden_size**0.5 + self.pos_emb(positions)
         x = self.emb_dropout(x) * (seqs != 0).unsqueeze(-1)
         mask = self.attention_mask(seqs)
         for block in self.blocks:

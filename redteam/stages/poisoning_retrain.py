@@ -29,7 +29,8 @@ def retrain(ctx: RunContext, target: Target, fakes: list[np.ndarray], settings: 
     with ctx.training_progress(title, epochs, victim=spec.label(), attack=label, seed=seed) as (stage, progress):
         if mode == "scratch":
             poisoned, info, cached = fit_victim(spec, train=train, valid=ctx.valid(), n_items=ctx.dataset.n_items,
-                                                seed=seed, cache=ctx.cache, progress=progress)
+                                                seed=seed, cache=ctx.cache, progress=progress,
+                                                item_text=ctx.dataset.item_text)
         else:
             poisoned, info, cached = finetune(ctx, target, train, progress)
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs, {info.get('seconds', 0):.0f} s")

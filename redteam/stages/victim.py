@@ -35,7 +35,8 @@ def train_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
     with ctx.training_progress(f"train {label} (seed {seed})", epochs, victim=label, seed=seed) as (stage, progress):
         t0 = time.perf_counter()
         model, info, cached = fit_victim(spec, train=ctx.split.train, valid=ctx.valid(), n_items=ctx.dataset.n_items,
-                                         seed=seed, cache=ctx.cache, progress=progress)
+                                         seed=seed, cache=ctx.cache, progress=progress,
+                                         item_text=ctx.dataset.item_text)
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
     ctx.events.emit("victim_ready", victim=label, seed=seed, cached=cached, seconds=time.perf_counter() - t0)
     ctx.artifacts[f"victims/{label}-seed{seed}"] = model.save  # `redteam serve <run dir>` serves it

@@ -12,7 +12,7 @@ import torch
 from redteam.errors import DataError
 from redteam.registry import REGISTRY, resolve
 
-ALIASES = ["sasrec", "bert4rec", "gru4rec", "narm", "hstu", "popularity"]
+ALIASES = ["sasrec", "bert4rec", "gru4rec", "narm", "hstu", "text_sasrec", "popularity"]
 NEURAL = [a for a in ALIASES if a != "popularity"]
 SMALL = {"epochs": 2, "hidden": 16, "batch_size": 64}
 
@@ -32,6 +32,8 @@ def make(alias: str):
 
 def fit(alias: str, split, *, seed: int = 3):
     victim = make(alias)
+    if getattr(victim, "reads_item_text", False):
+        victim.use_item_text(split.dataset.item_text)
     valid = (split.valid_histories(), split.valid_targets())
     report = victim.fit(split.train, valid, n_items=split.dataset.n_items, seed=seed)
     return victim, report
@@ -119,7 +121,8 @@ def test_same_seed_same_weights_other_seed_other_weights(alias, fitted, tiny_spl
         assert all(torch.equal(first[k], other[k]) for k in first)
     else:
         assert not all(torch.equal(first[k], other[k]) for k in first)
-        assert not torch.equal(first["item_emb.weight"], other["item_emb.weight"])
+        table = "adapter.weight" if alias == "text_sasrec" else "item_emb.weight"  # text_sasrec: no ID table by default
+        assert not torch.equal(first[table], other[table])
 
 
 def test_global_rng_is_untouched(tiny_split) -> None:

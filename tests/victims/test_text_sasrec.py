@@ -1,0 +1,106 @@
+"""The text-based SASRec: items are their text (cold start), and an edited text moves its item at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from redteam.errors import ConfigError
+from victims.text_sasrec import TextSASRec, TextSASRecParams
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_split):
+    victim = TextSASRec(TextSASRecParams(epochs=2, hidden=16, batch_size=64))
+    texts = list(tiny_split.dataset.item_text)
+    victim.use_item_text(texts)
+    valid = (tiny_split.valid_histories(), tiny_split.valid_targets())
+    victim.fit(tiny_split.train, valid, n_items=tiny_split.dataset.n_items, seed=0)
+    return victim, texts
+
+
+def test_items_with_the_same_text_score_the_same_whatever_their_history(trained, tiny_split):
+    victim, texts = trained
+    histories = [h for h in tiny_split.test_histories() if 2 not in h][:20]  # item 2's vector changes below
+    scores = victim.score(histories)
+    assert scores.shape[1] == len(texts)
+    # item 2 gets item 1's text: with no ID embedding the two are one vector, hence one score
+    victim.set_item_text(2, texts[1])
+    try:
+        moved = victim.score(histories)
+        assert torch.allclose(moved[:, 2], moved[:, 1], atol=1e-4)  # one text embedded alone vs in a batch
+        assert torch.equal(moved[:, 3:], scores[:, 3:])  # every other item untouched
+    finally:
+        victim.set_item_text(2, texts[2])
+    assert torch.allclose(victim.score(histories), scores, atol=1e-4)
+
+
+def test_an_item_nobody_bought_is_scored_from_its_text_and_a_rewrite_lifts_it(trained, tiny_split):
+    victim, texts = trained
+    bought = np.zeros(len(texts), dtype=bool)
+    for seq in tiny_split.train:
+        bought[seq] = True
+    histories = tiny_split.test_histories()[:50]
+    scores = victim.score(histories)
+    top = scores[:, 1:].argmax(dim=1) + 1
+    cold = int(np.flatnonzero(~bought[1:])[0] + 1) if (~bought[1:]).any() else len(texts) - 1
+    best = int(torch.mode(top).values)
+    before = (scores[:, cold:cold + 1] > scores[:, 1:]).sum(dim=1)
+    victim.set_item_text(cold, texts[best])
+    try:
+        after = victim.score(histories)
+        assert torch.isfinite(after[:, cold]).all()
+        assert torch.allclose(after[:, cold], after[:, best], atol=1e-4)  # the rewritten item scores as the best seller
+        assert (after[:, cold:cold + 1] > after[:, 1:]).sum(dim=1).float().mean() > before.float().mean()
+    finally:
+        victim.set_item_text(cold, texts[cold])
+
+
+def test_no_texts_is_a_config_error(tiny_split):
+    from redteam.cache import ModelCache
+    from redteam.fitting import fit_victim
+    from redteam.scenario import ComponentSpec
+
+    with pytest.raises(ConfigError, match="represents items by their text"):
+        fit_victim(ComponentSpec(name="text_sasrec", epochs=1), train=tiny_split.train, valid=None,
+                   n_items=tiny_split.dataset.n_items, seed=0, cache=ModelCache(None, enabled=False), item_text=None)
+    with pytest.raises(ConfigError, match="item texts not given"):
+        TextSASRec(TextSASRecParams(epochs=1)).fit(tiny_split.train, None, n_items=tiny_split.dataset.n_items, seed=0)
+
+
+STEAL = """
+name: text-steal
+seed: 3
+dataset: {name: synthetic, users: 300, items: 120}
+victim: {name: text_sasrec, epochs: 3, hidden: 16}
+api: {topk: 20, budget: 600}
+attacker: {few_shot_ratio: 0.1, knows_architecture: true, item_text: ITEM_TEXT}
+attacks: [{name: extraction.fewshot, distill_epochs: 2, curve: []}]
+eval: {k: [10], bootstrap: 50}
+"""
+
+
+def test_text_sasrec_is_served_and_stolen_by_a_text_surrogate_only_with_the_texts(run_cli, tmp_path):
+    import json
+
+    granted = tmp_path / "granted.yaml"
+    granted.write_text(STEAL.replace("ITEM_TEXT", "true"))
+    result = run_cli("run", granted, "--out", tmp_path / "runs", "-q")
+    assert result.code == 0, result
+    [run_dir] = (tmp_path / "runs").iterdir()
+    clean, stolen = json.loads((run_dir / "results.json").read_text())["rows"]
+    assert clean["victim"] == "text_sasrec" and stolen["info"]["extraction"][0]["surrogate"] == "text_sasrec"
+    assert 0 < stolen["metrics"]["agreement@10"]["value"] <= 1
+    denied = tmp_path / "denied.yaml"
+    denied.write_text(STEAL.replace("ITEM_TEXT", "false"))
+    refused = run_cli("run", denied, "--out", tmp_path / "runs2", "-q")
+    assert refused.code == 2 and "attacker.item_text: true" in refused.stderr
