@@ -50,6 +50,16 @@ class TextSASRecModel(SASRecModel):
             with torch.no_grad():
                 self.item_emb.weight.zero_()
 
+    @property
+    def item_table(self) -> torch.Tensor:
+        """The items' input representation: the frozen text vectors, [n_items + 1, text width]
+        (what a defense perturbing item embeddings, APR, perturbs here)."""
+        return self.text_vectors
+
+    @property
+    def item_table_name(self) -> str:
+        return "text_vectors"
+
     def item_vectors(self) -> torch.Tensor:
         """[n_items + 1, hidden]: adapter(text) (+ the ID embedding); row 0 (padding) is zero."""
         vectors = self.adapter(self.text_vectors)

@@ -104,3 +104,19 @@ def test_text_sasrec_is_served_and_stolen_by_a_text_surrogate_only_with_the_text
     denied.write_text(STEAL.replace("ITEM_TEXT", "false"))
     refused = run_cli("run", denied, "--out", tmp_path / "runs2", "-q")
     assert refused.code == 2 and "attacker.item_text: true" in refused.stderr
+
+
+def test_item_table_is_the_text_input_so_embedding_perturbations_reach_the_scores(trained):
+    victim, _ = trained
+    model = victim.model.eval()
+    assert model.item_table is model.text_vectors and model.item_table_name == "text_vectors"
+    seqs = torch.tensor([[0, 3, 4, 5]])
+    plain = model.logits(model.final_hidden(seqs))
+    noise = 0.1 * torch.randn(model.text_vectors.shape, generator=torch.Generator().manual_seed(0))
+    saved = model.text_vectors.clone()
+    with torch.no_grad():
+        model.text_vectors.add_(noise)
+        perturbed = model.logits(model.final_hidden(seqs))
+        model.text_vectors.copy_(saved)
+    assert not torch.allclose(plain, perturbed)
+    assert torch.equal(model.logits(model.final_hidden(seqs)), plain)
