@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from redteam.cache import ModelCache, cache_key, sequences_checksum, texts_checksum
+from redteam.errors import ConfigError
 from redteam.registry import resolve
 from redteam.scenario import ComponentSpec, component_params
 from redteam.seeding import derive_seed
@@ -57,8 +58,6 @@ def fit_victim(
     params = component_params("victims", spec, where="victims")
     reads_text = getattr(cls, "reads_item_text", False)
     if reads_text and not item_text:
-        from redteam.errors import ConfigError
-
         raise ConfigError(f"victims.{spec.label()}: '{spec.name}' represents items by their text, and this data set has none")
     key = cache_key(
         victim=spec.name,

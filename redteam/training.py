@@ -58,7 +58,7 @@ class TrainSettings(Protocol):
     @property
     def loss(self) -> str: ...
     @property
-    def sampled_above(self) -> int: ...
+    def sampled_above(self) -> int | None: ...
     @property
     def negatives(self) -> int: ...
     @property
@@ -215,7 +215,7 @@ def resolved_loss(params: TrainSettings, n_items: int) -> str:
     """``ce`` or ``sampled``: ``loss: auto`` picks sampled softmax for catalogs above ``sampled_above`` items."""
     if params.loss != "auto":
         return params.loss
-    return "sampled" if n_items > params.sampled_above else "ce"
+    return "sampled" if params.sampled_above is not None and n_items > params.sampled_above else "ce"
 
 
 def validation_sample(

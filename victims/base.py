@@ -191,13 +191,23 @@ class NeuralVictim:
 
         config = read_config(path, cls.alias, cls.Params)
         victim = cls(config["params"])
+        file = path / "model.safetensors"
+        try:
+            state = load_file(str(file))
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise DataError(f"{file}: cannot load weights ({exc})") from exc
+        victim.restore_inputs(state, file)
         victim.init_model(config["n_items"], seed=0)
         assert victim.model is not None
         try:
-            victim.model.load_state_dict(load_file(str(path / "model.safetensors")))
-        except Exception as exc:  # safetensors raises several types for a damaged file
-            raise DataError(f"{path / 'model.safetensors'}: cannot load weights ({exc})") from exc
+            victim.model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise DataError(f"{file}: cannot load weights ({exc})") from exc
         return victim
+
+    def restore_inputs(self, state: dict[str, torch.Tensor], file: Path) -> None:
+        """Before ``build`` on load: take what the model is built from out of the saved ``state``
+        (a victim whose model needs more than ``n_items`` and its params overrides this)."""
 
 
 def write_config(path: Path, alias: str, params: Params, n_items: int) -> None:

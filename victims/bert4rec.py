@@ -16,6 +16,9 @@ from victims.sasrec import SASRecModel, SASRecParams
 class BERT4RecParams(SASRecParams):
     mask_prob: float = Field(0.2, gt=0, lt=1, description="share of items masked per sequence")
     heads: int = Field(2, ge=1, description="attention heads")
+    sampled_above: int | None = Field(None, ge=0, description="loss=auto: catalogs larger than this train with "
+                                      "sampled softmax; None: never (not measured for BERT4Rec)")
+    valid_users: int = Field(0, ge=0, description="validate on a fixed random sample of this many users (0: all)")
 
 
 class BERT4RecModel(SASRecModel):

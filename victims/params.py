@@ -21,14 +21,15 @@ class TrainParams(Params):
     loss: Literal["auto", "ce", "sampled"] = Field(
         "auto", description="full-softmax cross-entropy, sampled softmax, or auto: cross-entropy for catalogs of "
         "up to sampled_above items, sampled softmax above (measured in docs/results/performance.md)")
-    sampled_above: int = Field(5000, ge=0, description="loss=auto: catalogs larger than this train with sampled softmax")
+    sampled_above: int | None = Field(None, ge=0, description="loss=auto: catalogs larger than this train with "
+                                      "sampled softmax; None: never (each victim sets it where it was measured to hold)")
     negatives: int = Field(2048, ge=1, description="negatives shared by a batch for sampled softmax")
     negative_sampler: Literal["uniform", "popularity"] = Field(
         "popularity", description="sampled softmax: draw negatives uniformly, or by training popularity with the logQ correction")
     sampler_power: float = Field(1.0, ge=0, le=1, description="popularity sampler: draw in proportion to (count + 1) ** power")
     max_len: SeqLen = Field(50, ge=2, description="most recent items kept from a history")
     eval_every: int = Field(1, ge=1, description="validate every N epochs")
-    valid_users: int = Field(4096, ge=0, description="validate on a fixed random sample of this many users (0: all)")
+    valid_users: int = Field(0, ge=0, description="validate on a fixed random sample of this many users (0: all)")
 
 
 class NeuralParams(TrainParams):

@@ -25,7 +25,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from redteam.errors import ConfigError
+from redteam.errors import ConfigError, DataError
 from redteam.lm import LMConfig
 from victims.base import SequentialModel
 from victims.sasrec import SASRec, SASRecModel, SASRecParams
@@ -89,7 +89,7 @@ class TextSASRec(SASRec):
 
     def use_item_text(self, texts: Sequence[str], *, cache_dir: Path | None = None) -> None:
         """Encode every item's text (index 0 is padding) with the frozen encoder."""
-        if not texts or len(texts) < 2:
+        if len(texts) < 2:
             raise ConfigError(f"victims.{self.alias}: needs the data set's item texts (this data set has none)")
         self.cache_dir = cache_dir
         vectors = self._encoder().embed(list(texts[1:]), cache_dir=cache_dir)
@@ -115,29 +115,11 @@ class TextSASRec(SASRec):
         with torch.no_grad():
             self.model.text_vectors[item] = vector
 
-    @classmethod
-    def load(cls, path: Path) -> "TextSASRec":
-        """The text vectors are a buffer of the saved weights: loading needs no texts."""
-        from safetensors.torch import load_file
-
-        from redteam.errors import DataError
-        from victims.base import read_config
-
-        config = read_config(path, cls.alias, cls.Params)
-        try:
-            state = load_file(str(path / "model.safetensors"))
-        except Exception as exc:  # safetensors raises several types for a damaged file
-            raise DataError(f"{path / 'model.safetensors'}: cannot load weights ({exc})") from exc
+    def restore_inputs(self, state: dict[str, torch.Tensor], file: Path) -> None:
+        """The text vectors are a buffer of the saved weights: a saved model loads without the texts."""
         if "text_vectors" not in state:
-            raise DataError(f"{path / 'model.safetensors'}: missing key 'text_vectors'")
-        victim = cls(config["params"])
-        victim.text_vectors = state["text_vectors"]
-        victim.init_model(config["n_items"], seed=0)
-        try:
-            victim.model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise DataError(f"{path / 'model.safetensors'}: weights do not fit the config ({exc})") from exc
-        return victim
+            raise DataError(f"{file}: missing key 'text_vectors'")
+        self.text_vectors = state["text_vectors"]
 
 
 __all__ = ["TextSASRec", "TextSASRecModel", "TextSASRecParams"]

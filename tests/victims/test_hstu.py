@@ -72,49 +72,18 @@ def test_normalized_scores_are_cosines_over_the_temperature():
     assert logits[0, 1:].abs().max() <= 10.0 + 1e-4 and logits[0, 0] == float("-inf")
 
 
-def test_hstu_learns_the_synthetic_shop(one_thread):
+def test_hstu_learns_the_synthetic_shop(shop_quality):
     """A few epochs on the 300-item shop beat popularity clearly (the full Beauty table is a benchmark)."""
-    from redteam.data import LeaveOneOutSplit, make_synthetic
-    from redteam.evaluation import ranking_values
-    from victims.popularity import Popularity
-
-    split = LeaveOneOutSplit.of(make_synthetic(users=1000, items=300, seed=0))
-    valid = (split.valid_histories(), split.valid_targets())
-    tests = (split.test_histories(), split.test_targets())
-    popularity = Popularity()
-    popularity.fit(split.train, valid, n_items=300, seed=0)
-    hstu = HSTU(HSTUParams(epochs=15, patience=3, lr=3e-3, hidden=32))
-    hstu.fit(split.train, valid, n_items=300, seed=0)
-    pop = ranking_values(popularity.score, *tests, ks=[10])["ndcg@10"].mean()
-    seq = ranking_values(hstu.score, *tests, ks=[10])["ndcg@10"].mean()
+    seq, pop, _ = shop_quality(HSTU(HSTUParams(epochs=15, patience=3, lr=3e-3, hidden=32)))
     assert seq > 2 * pop and seq - pop > 0.08, (seq, pop)
 
 
-HSTU_RUN = """
-name: hstu-steal
-seed: 3
-dataset: {name: synthetic, users: 300, items: 120}
-victim: {name: hstu, epochs: 3, hidden: 16}
-api: {topk: 20, budget: 600}
-attacker: {few_shot_ratio: 0.1, knows_architecture: true}
-attacks: [{name: extraction.fewshot, distill_epochs: 2, curve: []}]
-eval: {k: [10], bootstrap: 50}
-"""
-
-
-def test_hstu_is_served_stolen_with_a_same_architecture_surrogate_and_cached(run_cli, tmp_path):
-    import json
-
-    path = tmp_path / "hstu.yaml"
-    path.write_text(HSTU_RUN)
-    first = run_cli("run", path, "--out", tmp_path / "runs", "-q")
-    assert first.code == 0, first
-    [run_dir] = (tmp_path / "runs").iterdir()
-    results = json.loads((run_dir / "results.json").read_text())
+def test_hstu_is_served_stolen_with_a_same_architecture_surrogate_and_cached(run_steal):
+    code, results, first = run_steal("hstu")
+    assert code == 0, first
     clean, stolen = results["rows"]
     assert clean["victim"] == "hstu" and clean["info"]["fit"][0]["loss"] == "ce"
     assert stolen["attack"] == "extraction.fewshot" and stolen["info"]["extraction"][0]["surrogate"] == "hstu"
     assert 0 < stolen["metrics"]["agreement@10"]["value"] <= 1
-    again = run_cli("run", path, "--out", tmp_path / "again", "-q")
-    [rerun] = (tmp_path / "again").iterdir()
-    assert again.code == 0 and json.loads((rerun / "results.json").read_text())["rows"][0]["info"]["fit"][0]["cached"]
+    code, again, _ = run_steal("hstu", out="again")
+    assert code == 0 and again["rows"][0]["info"]["fit"][0]["cached"]

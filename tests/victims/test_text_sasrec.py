@@ -10,14 +10,6 @@ from redteam.errors import ConfigError
 from victims.text_sasrec import TextSASRec, TextSASRecParams
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tiny_split):
     victim = TextSASRec(TextSASRecParams(epochs=2, hidden=16, batch_size=64))
@@ -77,33 +69,14 @@ def test_no_texts_is_a_config_error(tiny_split):
         TextSASRec(TextSASRecParams(epochs=1)).fit(tiny_split.train, None, n_items=tiny_split.dataset.n_items, seed=0)
 
 
-STEAL = """
-name: text-steal
-seed: 3
-dataset: {name: synthetic, users: 300, items: 120}
-victim: {name: text_sasrec, epochs: 3, hidden: 16}
-api: {topk: 20, budget: 600}
-attacker: {few_shot_ratio: 0.1, knows_architecture: true, item_text: ITEM_TEXT}
-attacks: [{name: extraction.fewshot, distill_epochs: 2, curve: []}]
-eval: {k: [10], bootstrap: 50}
-"""
-
-
-def test_text_sasrec_is_served_and_stolen_by_a_text_surrogate_only_with_the_texts(run_cli, tmp_path):
-    import json
-
-    granted = tmp_path / "granted.yaml"
-    granted.write_text(STEAL.replace("ITEM_TEXT", "true"))
-    result = run_cli("run", granted, "--out", tmp_path / "runs", "-q")
-    assert result.code == 0, result
-    [run_dir] = (tmp_path / "runs").iterdir()
-    clean, stolen = json.loads((run_dir / "results.json").read_text())["rows"]
+def test_text_sasrec_is_served_and_stolen_by_a_text_surrogate_only_with_the_texts(run_steal):
+    code, results, result = run_steal("text_sasrec")
+    assert code == 0, result
+    clean, stolen = results["rows"]
     assert clean["victim"] == "text_sasrec" and stolen["info"]["extraction"][0]["surrogate"] == "text_sasrec"
     assert 0 < stolen["metrics"]["agreement@10"]["value"] <= 1
-    denied = tmp_path / "denied.yaml"
-    denied.write_text(STEAL.replace("ITEM_TEXT", "false"))
-    refused = run_cli("run", denied, "--out", tmp_path / "runs2", "-q")
-    assert refused.code == 2 and "attacker.item_text: true" in refused.stderr
+    code, _, refused = run_steal("text_sasrec", item_text=False, out="denied")
+    assert code == 2 and "attacker.item_text: true" in refused.stderr
 
 
 def test_item_table_is_the_text_input_so_embedding_perturbations_reach_the_scores(trained):
