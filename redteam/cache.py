@@ -54,6 +54,17 @@ def sequences_checksum(sequences: list[np.ndarray]) -> str:
     return h.hexdigest()[:16]
 
 
+def times_checksum(times: Any) -> str:
+    """Hash of an :class:`~redteam.training.EventTimes` (training and validation times)."""
+    h = hashlib.sha256()
+    for part in (times.train, times.valid or ()):
+        for t in part:
+            h.update(b"-" if t is None else np.asarray(t, dtype=np.float64).tobytes())
+            h.update(b"|")
+        h.update(b"#")
+    return h.hexdigest()[:16]
+
+
 def texts_checksum(texts: Sequence[str]) -> str:
     h = hashlib.sha256()
     for text in texts:

@@ -36,6 +36,7 @@ class FitReport:
     seconds_per_epoch: float = 0.0
     threads: int = 1
     loss: str = "ce"  # the loss trained with (``auto`` resolved)
+    event_times: bool = False  # whether the model was trained with event times
     history: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,11 +102,24 @@ class TrainableVictim(Protocol):
     def score(self, histories: Sequence[Sequence[int] | np.ndarray]) -> torch.Tensor: ...
 
 
+@dataclass(frozen=True)
+class EventTimes:
+    """When each event happened, for models that read it (``reads_event_times``; HSTU's time bias).
+
+    ``train[u]`` aligns with the training sequence ``u`` (None for a user without times, such as an
+    injected profile); ``valid[i]`` with validation history ``i``. Seconds; NaN marks an unknown time.
+    """
+
+    train: Sequence[np.ndarray | None]
+    valid: Sequence[np.ndarray] | None = None
+
+
 @dataclass
 class Batch:
     users: torch.Tensor  # [B] indices into the training list
     inputs: torch.Tensor  # [B, L] left-padded
     targets: torch.Tensor  # [B, L] next item per position, 0 = no loss
+    times: torch.Tensor | None = None  # [B, L] float64 event times of ``inputs``, NaN where unknown or padding
 
 
 @dataclass
@@ -142,9 +156,13 @@ class NoHooks:
 
 
 def make_batches(
-    train: list[np.ndarray], *, batch_size: int, max_len: int, generator: torch.Generator
+    train: list[np.ndarray], *, batch_size: int, max_len: int, generator: torch.Generator,
+    times: Sequence[np.ndarray | None] | None = None,
 ) -> list[Batch]:
-    """Group users of similar length so short histories do not pay for long ones' padding."""
+    """Group users of similar length so short histories do not pay for long ones' padding.
+
+    With ``times`` (aligned with ``train``; users past its end have none), each batch carries its
+    inputs' event times."""
     lengths = np.array([min(len(s) - 1, max_len) for s in train])
     jitter = torch.rand(len(train), generator=generator).numpy()
     order = [u for u in np.lexsort((jitter, lengths)) if lengths[u] >= 1]
@@ -154,12 +172,16 @@ def make_batches(
         width = int(lengths[users].max())
         inputs = np.zeros((len(users), width), dtype=np.int64)
         targets = np.zeros((len(users), width), dtype=np.int64)
+        stamps = np.full((len(users), width), np.nan) if times is not None else None
         for row, u in enumerate(users):
             seq = np.asarray(train[u], dtype=np.int64)
             n = int(lengths[u])
             inputs[row, width - n :] = seq[:-1][-n:]
             targets[row, width - n :] = seq[1:][-n:]
-        batches.append(Batch(torch.as_tensor(users), torch.from_numpy(inputs), torch.from_numpy(targets)))
+            if stamps is not None and u < len(times) and times[u] is not None:
+                stamps[row, width - n :] = np.asarray(times[u], dtype=np.float64)[:-1][-n:]
+        batches.append(Batch(torch.as_tensor(users), torch.from_numpy(inputs), torch.from_numpy(targets),
+                             None if stamps is None else torch.from_numpy(stamps)))
     return batches
 
 
@@ -200,13 +222,15 @@ def next_item_loss(
     return (per_pos * w).sum() / max(1, len(y))
 
 
-def validation_ndcg10(victim: TrainableVictim, valid: tuple[list[np.ndarray], np.ndarray]) -> float:
+def validation_ndcg10(victim: TrainableVictim, valid: tuple[list[np.ndarray], np.ndarray],
+                      times: Sequence[np.ndarray] | None = None) -> float:
     from redteam.metrics import ndcg, target_ranks
 
     histories, targets = valid
     ranks = []
     for start in range(0, len(histories), 2048):
-        scores = victim.score(histories[start : start + 2048])
+        when = {} if times is None else {"times": times[start : start + 2048]}
+        scores = victim.score(histories[start : start + 2048], **when)
         ranks.append(target_ranks(scores, targets[start : start + 2048]))
     return float(ndcg(np.concatenate(ranks), 10).mean()) if ranks else float("nan")
 
@@ -219,13 +243,16 @@ def resolved_loss(params: TrainSettings, n_items: int) -> str:
 
 
 def validation_sample(
-    valid: tuple[list[np.ndarray], np.ndarray] | None, users: int, *, seed: int
-) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """A fixed random sample of ``users`` validation users (all of them when 0 or more than there are)."""
+    valid: tuple[list[np.ndarray], np.ndarray] | None, users: int, *, seed: int,
+    times: Sequence[np.ndarray] | None = None,
+) -> tuple[tuple[list[np.ndarray], np.ndarray] | None, Sequence[np.ndarray] | None]:
+    """A fixed random sample of ``users`` validation users (all of them when 0 or more than there
+    are), and the same users' event times when ``times`` is given."""
     if valid is None or users == 0 or users >= len(valid[0]):
-        return valid
+        return valid, times
     chosen = np.sort(np.random.default_rng(derive_seed(seed, "trainer", "valid-sample")).choice(len(valid[0]), users, replace=False))
-    return [valid[0][i] for i in chosen], np.asarray(valid[1])[chosen]
+    sample = [valid[0][i] for i in chosen], np.asarray(valid[1])[chosen]
+    return sample, None if times is None else [times[i] for i in chosen]
 
 
 def train_model(
@@ -237,8 +264,11 @@ def train_model(
     hooks: Sequence[TrainHooks] = (),
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     user_weights: torch.Tensor | None = None,
+    times: EventTimes | None = None,
 ) -> FitReport:
     """Train ``victim.model`` in place; returns a :class:`FitReport`.
+
+    ``times`` reaches a model only when it reads event times (``reads_event_times``).
 
     The epoch loop, early stopping and best-weight restore are :func:`redteam.trainer_loop.run_epochs`;
     this function supplies one epoch of next-item training, the validation NDCG@10, and the hooks.
@@ -255,10 +285,12 @@ def train_model(
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     state.loss = resolved_loss(p, model.n_items)
-    report = FitReport(threads=torch.get_num_threads(), loss=state.loss)
+    report = FitReport(threads=torch.get_num_threads(), loss=state.loss, event_times=times is not None)
     if state.loss == "sampled":
         state.sampler = negative_sampler(p.negative_sampler, train, model.n_items, power=p.sampler_power)
-    valid = validation_sample(valid, p.valid_users, seed=seed)
+    if not getattr(model, "reads_event_times", False):
+        times = None
+    valid, valid_times = validation_sample(valid, p.valid_users, seed=seed, times=times.valid if times else None)
     epoch_started = 0.0
 
     def start_epoch(epoch: int) -> None:
@@ -270,11 +302,13 @@ def train_model(
 
     def run_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        batches = make_batches(train, batch_size=p.batch_size, max_len=p.max_len, generator=gen)
+        batches = make_batches(train, batch_size=p.batch_size, max_len=p.max_len, generator=gen,
+                               times=times.train if times else None)
         total, count = 0.0, 0
         for i in torch.randperm(len(batches), generator=gen).tolist():
             batch = batches[i]
-            hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen)
+            when = {} if batch.times is None else {"times": batch.times}
+            hidden, targets = model.training_pairs(batch.inputs, batch.targets, gen, **when)
             loss = next_item_loss(
                 model, hidden, targets, state.user_weights[batch.users],
                 loss=state.loss, negatives=p.negatives, generator=gen, sampler=state.sampler,
@@ -299,7 +333,7 @@ def train_model(
         patience=p.patience,
         dropout_seed=derive_seed(seed, "trainer", "dropout"),
         run_epoch=run_epoch,
-        evaluate=(lambda: validation_ndcg10(victim, valid)) if valid is not None else None,
+        evaluate=(lambda: validation_ndcg10(victim, valid, valid_times)) if valid is not None else None,
         score_key="valid_ndcg@10",
         eval_every=p.eval_every,
         on_epoch_start=start_epoch,

@@ -80,12 +80,15 @@ def test_logq_correction_makes_sampled_gradients_those_of_the_full_softmax() -> 
 def test_validation_sample_is_fixed_by_the_seed_and_a_subset() -> None:
     histories = [np.array([i, i + 1]) for i in range(100)]
     valid = (histories, np.arange(100))
-    first = validation_sample(valid, 30, seed=5)
-    again = validation_sample(valid, 30, seed=5)
-    other = validation_sample(valid, 30, seed=6)
+    first, _ = validation_sample(valid, 30, seed=5)
+    again, _ = validation_sample(valid, 30, seed=5)
+    other, _ = validation_sample(valid, 30, seed=6)
     assert len(first[0]) == 30 and np.array_equal(first[1], again[1]) and not np.array_equal(first[1], other[1])
     assert all(np.array_equal(h, histories[t]) for h, t in zip(first[0], first[1]))
-    assert validation_sample(valid, 0, seed=5) is valid and validation_sample(valid, 500, seed=5) is valid
+    assert validation_sample(valid, 0, seed=5)[0] is valid and validation_sample(valid, 500, seed=5)[0] is valid
+    times = [np.array([10.0 * i, 10.0 * i + 1]) for i in range(100)]
+    sample, sample_times = validation_sample(valid, 30, seed=5, times=times)
+    assert all(np.array_equal(t, times[u]) for t, u in zip(sample_times, sample[1]))
 
 
 def test_sasrec_with_popularity_sampled_softmax_learns_the_synthetic_shop() -> None:

@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from torch import nn
 
 from redteam.errors import DataError
-from victims.batching import left_pad
+from victims.batching import left_pad, left_pad_times
 from redteam.params import Params
-from redteam.training import FitReport, TrainHooks, train_model  # FitReport lives with the trainer; re-exported here
+from redteam.training import EventTimes, FitReport, TrainHooks, train_model  # FitReport lives with the trainer; re-exported here
 from victims.params import NeuralParams
 
 FORMAT_VERSION = 1
@@ -62,7 +62,12 @@ class SequentialModel(nn.Module):
 
     Code outside the model classes reaches the item embeddings only through :meth:`embed_items`,
     :attr:`item_table`, :attr:`item_table_name`, :attr:`hidden_size` and :meth:`reset_padding_`.
+
+    A model that reads event times sets ``reads_event_times`` and accepts ``times`` ([B, L] float64,
+    NaN where unknown) in :meth:`training_pairs` and :meth:`final_hidden`; the others never get it.
     """
+
+    reads_event_times: ClassVar[bool] = False
 
     def __init__(self, n_items: int, params: NeuralParams, *, extra_tokens: int = 0) -> None:
         super().__init__()
@@ -125,6 +130,7 @@ class NeuralVictim:
 
     alias: ClassVar[str]
     Params: ClassVar[type[NeuralParams]] = NeuralParams
+    reads_event_times: ClassVar[bool] = False  # whether fit() and score() use event times (HSTU's time bias)
 
     def __init__(self, params: NeuralParams | None = None, **overrides: Any) -> None:
         given = params.model_dump() if params is not None else {}
@@ -154,22 +160,30 @@ class NeuralVictim:
         seed: int,
         hooks: Sequence[TrainHooks] = (),
         progress: Callable[[int, int, dict[str, float]], None] | None = None,
+        times: EventTimes | None = None,
     ) -> FitReport:
         self.init_model(n_items, seed)
         assert self.model is not None
-        return train_model(self, train, valid, seed=seed, hooks=hooks, progress=progress)
+        return train_model(self, train, valid, seed=seed, hooks=hooks, progress=progress, times=times)
 
     @torch.no_grad()
-    def score(self, histories: Histories) -> torch.Tensor:
-        """[B, n_items + 1] scores after each history; column 0 (padding) is -inf."""
+    def score(self, histories: Histories, times: Sequence[np.ndarray | None] | None = None) -> torch.Tensor:
+        """[B, n_items + 1] scores after each history; column 0 (padding) is -inf.
+
+        ``times`` (one array per history, or None) reaches a model that reads event times; the
+        others ignore it. The black-box API never passes it: queries carry item ids only."""
         if self.model is None:
             raise RuntimeError(f"{self.alias}: score() before fit() or load()")
         was_training = self.model.training
         self.model.eval()
         chunks = []
         for start in range(0, len(histories), self.score_batch_size):
-            seqs = left_pad(histories[start : start + self.score_batch_size], self.params.max_len)
-            chunks.append(self.model.logits(self.model.final_hidden(seqs)))
+            part = histories[start : start + self.score_batch_size]
+            seqs = left_pad(part, self.params.max_len)
+            when = {}
+            if times is not None and self.reads_event_times:
+                when["times"] = left_pad_times(times[start : start + self.score_batch_size], part, self.params.max_len)
+            chunks.append(self.model.logits(self.model.final_hidden(seqs, **when)))
         self.model.train(was_training)
         if not chunks:
             return torch.empty(0, self.n_items + 1)

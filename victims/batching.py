@@ -19,6 +19,24 @@ def left_pad(histories: Sequence[Sequence[int] | np.ndarray], max_len: int) -> t
     return torch.from_numpy(out)
 
 
+def left_pad_times(times: Sequence[np.ndarray | None], histories: Sequence[Sequence[int] | np.ndarray],
+                   max_len: int) -> torch.Tensor:
+    """[B, L] float64 event times laid out like :func:`left_pad` of ``histories``; NaN for padding
+    and for a history whose times are None. Each times array must match its history's length."""
+    width = max(1, max((min(len(h), max_len) for h in histories), default=1))
+    out = np.full((len(histories), width), np.nan)
+    for row, (h, t) in enumerate(zip(histories, times, strict=True)):
+        if t is None:
+            continue
+        t = np.asarray(t, dtype=np.float64)
+        if len(t) != len(h):
+            raise ValueError(f"history {row}: {len(h)} items but {len(t)} event times")
+        kept = t[-max_len:] if len(t) else t
+        if len(kept):
+            out[row, width - len(kept):] = kept
+    return torch.from_numpy(out)
+
+
 def left_to_right(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Move each row's last ``lengths[b]`` columns to the front (left-padded -> right-padded).
 

@@ -4,13 +4,18 @@ Trillion-Parameter Sequential Transducers for Generative Recommendations", ICML 
 A dense, CPU-first version of the published layer (no jagged kernels). Each layer, pre-norm and
 residual: one linear map through SiLU gives U, V, Q, K; pointwise aggregated attention
 ``A = SiLU(Q K^T + rab) / n`` under a causal mask, without softmax; output
-``Linear(Dropout(U * LayerNorm(A V))) + x``. ``rab`` is a learned bias per relative position, plus,
-when the history carries event times, a learned bias per bucket of the log time gap
-(``floor(log(max(1, |t_i - t_j|)) / 0.301)``).
+``Linear(Dropout(U * LayerNorm(A V))) + x``. ``rab`` is a learned bias per relative position plus a
+learned bias per bucket of the log time gap (``floor(log(max(1, |t_i - t_j|)) / 0.301)``); a pair
+with an unknown time (no timestamps in the data set, an injected profile, an API query, which
+carries item ids only) gets one more learned bias, the "unknown gap" bucket. Training hides a
+user's times with probability ``time_dropout`` so that the unknown-gap path, the one the API
+answers with, is trained too.
 
-Two choices differ from the reference code and are declared here: ``n`` is the number of real
+Three choices differ from the reference code and are declared here: ``n`` is the number of real
 positions each query attends to (the reference divides by the padded length, which would make an
-answer depend on the other histories of its batch), and training uses the project's trainer
+answer depend on the other histories of its batch); the gap is between the two events' own times
+(the reference measures it from the time of the action being predicted, which the API does not
+know); and training uses the project's trainer
 (full-softmax cross-entropy by default; the reference configuration's sampled softmax with
 L2-normalised embeddings and a temperature is ``loss: sampled, normalize: true, temperature: .05``).
 
@@ -36,15 +41,20 @@ class HSTUParams(NeuralParams):
     layers: int = Field(2, ge=1, description="HSTU layers (the reference configuration: 2)")
     heads: int = Field(1, ge=1, description="attention heads (the reference configuration: 1)")
     time_buckets: int = Field(128, ge=1, description="buckets of the log time gap in the attention bias")
+    time_dropout: float = Field(0.1, ge=0, le=1, description="share of training users whose event times are "
+                                "hidden in each batch (trains the unknown-gap bias the API answers with)")
     normalize: bool = Field(False, description="L2-normalise hidden states and item vectors before scoring "
                             "(the reference recipe, with a temperature)")
     temperature: float = Field(0.05, gt=0, description="with normalize: logits = cosine / temperature")
 
 
 def time_gap_buckets(times: torch.Tensor, buckets: int) -> torch.Tensor:
-    """[B, L] event times -> [B, L, L] bucket of the log absolute gap between each pair of events."""
-    gaps = (times.unsqueeze(2) - times.unsqueeze(1)).abs().clamp(min=1).to(torch.float64)
-    return (gaps.log() / LOG_BASE).floor().long().clamp(0, buckets - 1)
+    """[B, L] event times (NaN = unknown) -> [B, L, L] bucket of the log absolute gap between each
+    pair of events, 0..buckets-1; ``buckets`` (the unknown-gap bucket) where either time is unknown."""
+    gaps = (times.unsqueeze(2) - times.unsqueeze(1)).to(torch.float64).abs()
+    unknown = gaps.isnan()
+    index = (gaps.nan_to_num(1.0).clamp(min=1).log() / LOG_BASE).floor().long().clamp(0, buckets - 1)
+    return index.masked_fill(unknown, buckets)
 
 
 class HSTULayer(nn.Module):
@@ -56,19 +66,18 @@ class HSTULayer(nn.Module):
         self.norm_in = nn.LayerNorm(hidden, eps=1e-6)
         self.uvqk = nn.Linear(hidden, 4 * hidden)
         self.position_bias = nn.Parameter(torch.zeros(2 * max_len - 1))
-        self.time_bias = nn.Parameter(torch.zeros(time_buckets))
+        self.time_bias = nn.Parameter(torch.zeros(time_buckets + 1))  # the last: unknown gap
         self.norm_attn = nn.LayerNorm(hidden, eps=1e-6)
         self.out = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
         self.max_len = max_len
 
     def relative_bias(self, length: int, time_buckets: torch.Tensor | None) -> torch.Tensor:
-        """[B or 1, L, L] rab: the bias of the offset i - j, plus the time-gap bias when times are known."""
+        """[B or 1, L, L] rab: the bias of the offset i - j plus the time-gap bias (the unknown-gap
+        bias everywhere when ``time_buckets`` is None)."""
         offsets = torch.arange(length).unsqueeze(1) - torch.arange(length).unsqueeze(0)
         bias = self.position_bias[offsets + self.max_len - 1].unsqueeze(0)
-        if time_buckets is not None:
-            bias = bias + self.time_bias[time_buckets]
-        return bias
+        return bias + (self.time_bias[-1] if time_buckets is None else self.time_bias[time_buckets])
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, time_buckets: torch.Tensor | None) -> torch.Tensor:
         b, length, width = x.shape
@@ -82,6 +91,8 @@ class HSTULayer(nn.Module):
 
 
 class HSTUModel(SequentialModel):
+    reads_event_times = True
+
     def __init__(self, n_items: int, params: HSTUParams) -> None:
         super().__init__(n_items, params)
         self.params = params
@@ -92,7 +103,7 @@ class HSTUModel(SequentialModel):
         self.final_norm = nn.LayerNorm(params.hidden, eps=1e-6)
 
     def encode(self, seqs: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, L] left-padded ids (and optional [B, L] event times, same padding) -> [B, L, D]."""
+        """[B, L] left-padded ids (and optional [B, L] event times, same padding, NaN = unknown) -> [B, L, D]."""
         length = seqs.shape[1]
         positions = torch.arange(self.max_len - length, self.max_len)
         real = seqs != 0
@@ -106,18 +117,29 @@ class HSTUModel(SequentialModel):
         x = self.final_norm(x)
         return F.normalize(x, dim=-1) / self.params.temperature if self.params.normalize else x
 
+    def training_pairs(self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator,
+                       times: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if times is not None and self.training and self.params.time_dropout > 0:
+            hidden = torch.rand(times.shape[0], generator=generator) < self.params.time_dropout
+            times = times.masked_fill(hidden.unsqueeze(1), float("nan"))
+        return self.encode(inputs, times), targets
+
+    def final_hidden(self, seqs: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode(seqs, times)[:, -1]
+
     def output_table(self) -> torch.Tensor:
         table = super().output_table()
         return F.normalize(table, dim=-1) if self.params.normalize else table
 
 
 class HSTU(NeuralVictim):
-    """HSTU victim (Zhai et al., ICML 2024), position bias only: the victim API carries item ids,
-    not event times, so the time-gap bias is reachable through :meth:`HSTUModel.encode` but not yet
-    fed by the trainer or the endpoint."""
+    """HSTU victim (Zhai et al., ICML 2024). Trained with the data set's event times where it has
+    them (the trainer's ``times``), and scored with them in the testbed's own clean evaluation; the
+    black-box API carries item ids only, so its answers use the unknown-gap bias."""
 
     alias = "hstu"
     Params = HSTUParams
+    reads_event_times = True
 
     def build(self, n_items: int) -> SequentialModel:
         return HSTUModel(n_items, self.params)

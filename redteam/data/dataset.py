@@ -100,6 +100,26 @@ class LeaveOneOutSplit:
                 train.append(seq)
         return cls(dataset, train, np.asarray(eval_users, dtype=np.int64))
 
+    @cached_property
+    def train_times(self) -> list[np.ndarray] | None:
+        """Event times aligned with :attr:`train` (None when the data set has no timestamps)."""
+        stamps = self.dataset.timestamps
+        if stamps is None:
+            return None
+        return [np.asarray(stamps[u], dtype=np.float64)[: len(self.train[u])] for u in range(len(self.train))]
+
+    def valid_times(self, users: np.ndarray | None = None) -> list[np.ndarray] | None:
+        """Event times of :meth:`valid_histories` (None without timestamps)."""
+        times = self.train_times
+        users = self.eval_users if users is None else users
+        return None if times is None else [times[u] for u in users]
+
+    def test_times(self, users: np.ndarray | None = None) -> list[np.ndarray] | None:
+        """Event times of :meth:`test_histories` (None without timestamps)."""
+        stamps = self.dataset.timestamps
+        users = self.eval_users if users is None else users
+        return None if stamps is None else [np.asarray(stamps[u], dtype=np.float64)[:-1] for u in users]
+
     def valid_histories(self, users: np.ndarray | None = None) -> list[np.ndarray]:
         users = self.eval_users if users is None else users
         return [self.train[u] for u in users]

@@ -76,6 +76,14 @@ class RunContext:
     def valid(self) -> tuple[list[np.ndarray], np.ndarray]:
         return self.split.valid_histories(), self.split.valid_targets()
 
+    def event_times(self) -> Any:
+        """The training and validation users' event times (:class:`redteam.training.EventTimes`),
+        for victims that read them; None when the data set has no timestamps."""
+        from redteam.training import EventTimes
+
+        train = self.split.train_times
+        return None if train is None else EventTimes(train=train, valid=self.split.valid_times())
+
     def knowledge(self, target: Target, attack_label: str, attack_seed: int, api: Any, *, popularity: bool = False,
                   **extra: Any) -> Knowledge:
         """What the scenario's threat model grants one attack: the API handle, read-only copies of

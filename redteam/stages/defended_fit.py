@@ -108,6 +108,7 @@ def fit_defended(ctx: RunContext, victim_spec: ComponentSpec, defense_spec: Comp
         victim, info, cached = fit_victim(
             victim_spec, train=train, valid=(split.valid_histories(), split.valid_targets()), n_items=ctx.dataset.n_items,
             seed=seed, cache=ctx.cache, progress=progress, setup=setup, item_text=ctx.dataset.item_text,
+            event_times=ctx.event_times(),
             extra_key={"defense": identifier, "defense_code": defense_code_version()},
             cache_label=f"{victim_spec.name}-{defense_spec.name}")
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")

@@ -30,7 +30,7 @@ def retrain(ctx: RunContext, target: Target, fakes: list[np.ndarray], settings: 
         if mode == "scratch":
             poisoned, info, cached = fit_victim(spec, train=train, valid=ctx.valid(), n_items=ctx.dataset.n_items,
                                                 seed=seed, cache=ctx.cache, progress=progress,
-                                                item_text=ctx.dataset.item_text)
+                                                item_text=ctx.dataset.item_text, event_times=ctx.event_times())
         else:
             poisoned, info, cached = finetune(ctx, target, train, progress)
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs, {info.get('seconds', 0):.0f} s")

@@ -14,7 +14,7 @@ from redteam.serving.memo import MemoizedRecommender
 from redteam.stages.context import RunContext, Target
 from redteam.stages.hosting import transcript_folder
 
-FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10", "loss")
+FIT_INFO = ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "best_valid_ndcg10", "loss", "event_times")
 
 
 def serve_local(ctx: RunContext, model: object) -> LocalRecommender:
@@ -36,7 +36,7 @@ def train_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
         t0 = time.perf_counter()
         model, info, cached = fit_victim(spec, train=ctx.split.train, valid=ctx.valid(), n_items=ctx.dataset.n_items,
                                          seed=seed, cache=ctx.cache, progress=progress,
-                                         item_text=ctx.dataset.item_text)
+                                         item_text=ctx.dataset.item_text, event_times=ctx.event_times())
         stage.update(status="loaded from cache" if cached else f"{info.get('epochs_run', 0)} epochs")
     ctx.events.emit("victim_ready", victim=label, seed=seed, cached=cached, seconds=time.perf_counter() - t0)
     ctx.artifacts[f"victims/{label}-seed{seed}"] = model.save  # `redteam serve <run dir>` serves it
@@ -68,9 +68,36 @@ def remote_victim(ctx: RunContext, spec: ComponentSpec, seed: int) -> Target:
 
 
 def evaluate(ctx: RunContext, target: Target) -> Any:
-    """The victim's clean-accuracy row over the evaluation users."""
+    """The victim's clean-accuracy row over the evaluation users.
+
+    A victim that reads event times is scored with the test users' times when the data set has
+    them (its own quality), and again as the API answers, without times, in a row of its own."""
+    times = ctx.split.test_times(ctx.test_users) if getattr(target.model, "reads_event_times", False) else None
     with ctx.reporter.stage(f"evaluate {target.label}"):
-        return add_clean_metrics(ctx, target.recommender, ctx.rows.row(ctx.dataset.name, target.label))
+        row = ctx.rows.row(ctx.dataset.name, target.label)
+        if times is None:
+            return add_clean_metrics(ctx, target.recommender, row)
+        add_clean_metrics(ctx, TimedScorer(target.model, times), row)
+        row.info["event_times"] = "scored with the test users' event times; the API answers without them"
+        untimed = add_clean_metrics(ctx, target.recommender, ctx.rows.row(ctx.dataset.name, f"{target.label} (api, no times)"))
+        untimed.info["event_times"] = "the same model scored as its API answers: item ids only (unknown-gap bias)"
+        return row
+
+
+class TimedScorer:
+    """The full-scoring capability of ``model`` with the evaluation users' event times: the ranking
+    code scores consecutive chunks in order, so the times follow a running offset."""
+
+    def __init__(self, model: Any, times: list[Any]) -> None:
+        self.model, self.times, self.offset = model, times, 0
+
+    def full_scorer(self) -> Any:
+        def score(chunk: list[Any]) -> Any:
+            when = self.times[self.offset : self.offset + len(chunk)]
+            self.offset += len(chunk)
+            return self.model.score(chunk, times=when)
+
+        return score
 
 
 def add_clean_metrics(ctx: RunContext, recommender: Any, row: Any) -> Any:

@@ -95,7 +95,8 @@ def control_models(ctx: RunContext, target: Target, aliases: list[str], per_alia
         for i in range(per_alias):
             seed = derive_seed(target.seed, "watermark-control", alias, i)
             model, _, cached = fit_victim(spec, train=ctx.split.train, valid=ctx.valid(), n_items=ctx.dataset.n_items,
-                                          seed=seed, cache=ctx.cache, item_text=ctx.dataset.item_text)
+                                          seed=seed, cache=ctx.cache, item_text=ctx.dataset.item_text,
+                                          event_times=ctx.event_times())
             stage.advance(1, status=f"{alias} #{i + 1}" + (" (cached)" if cached else ""))
             yield f"{alias} (independent, seed {seed})", model
 
