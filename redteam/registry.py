@@ -36,6 +36,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "poisoning.bandwagon": "attacks.poisoning.bandwagon:Bandwagon",
         "poisoning.segment": "attacks.poisoning.segment:Segment",
         "poisoning.surrogate": "attacks.poisoning.surrogate_guided:SurrogateGuided",
+        "listing.stuffing": "attacks.listing.stuffing:KeywordStuffing",
+        "listing.greedy": "attacks.listing.greedy:GreedyRewrite",
         "sts.gcg": "attacks.sts.gcg:GCGAttack",
         "sts.keyword_stuffing": "attacks.sts.keyword_stuffing:KeywordStuffing",
     },
@@ -64,6 +66,7 @@ REGISTRY: dict[str, dict[str, str]] = {
 STAGES: dict[str, str] = {
     "extraction": "redteam.stages.extraction:ExtractionStage",
     "poisoning": "redteam.stages.poisoning:PoisoningStage",
+    "listing": "redteam.stages.listing:ListingStage",
     "sts": "redteam.stages.text_ranking:TextRankingStage",
 }
 

@@ -338,9 +338,10 @@ def check_families(scenario: Scenario) -> None:
         cls = resolve("defenses", spec.name)
         if spec.name == "none":
             continue
-        if getattr(cls, "victim_family", "recommender") != victims:
+        applied = any(cls.kind in stage.defense_kinds for stage in stages.values())
+        if getattr(cls, "victim_family", "recommender") != victims and not applied:
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' does not defend {kind_of} (this scenario's victims)")
-        if not any(cls.kind in stage.defense_kinds for stage in stages.values()):
+        if not applied:
             here = "; ".join(f"{f} applies {', '.join(sorted(s.defense_kinds))}" for f, s in stages.items()) or "it has no attack"
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' is a {cls.kind} defense and no stage of this scenario "
                               f"applies one ({here})")

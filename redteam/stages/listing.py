@@ -1,0 +1,222 @@
+"""Listing rewriting: sellers edit their own items' text, and a recommender that reads item text
+ranks the edited items at once, without retraining (``attacks/listing``).
+
+* Targets: the run's poisoning targets (the scenario's ``poisoning:`` section: ``targets``,
+  ``target_selection`` or ``target_ids``), one listing each, all edited by the same attacker.
+* The attack edits a copy of the trained victim through :class:`ListingDesk` (the platform's
+  listing editor: it applies an accepted text with ``set_item_text``; a victim that does not read
+  item text, such as ID-only SASRec, keeps answering as before, which is the control) and queries
+  that copy in process through a metered endpoint.
+* A ``text`` defense moderates edits: calibrated on a sample of the catalog's texts, it rejects an
+  edit it flags. Each defense row is the attack run again against the moderated desk (the attacker
+  sees rejections and searches around them); its info also holds the filter's detection rate on the
+  texts the undefended attack wrote and its false-positive rate on held-out catalog texts.
+* Scoring on the run's evaluation users (:mod:`redteam.stages.exposure`): target HR/NDCG@K of the
+  clean victim ("before", in the victim's row) and of the edited copy (the attack's row), paired
+  lift and clean-accuracy change with intervals in the row's info.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from redteam.errors import ConfigError
+from redteam.evaluation import ranking_values
+from redteam.registry import resolve
+from redteam.scenario import ComponentSpec, component_params
+from redteam.seeding import numpy_rng
+from redteam.stages.base import Stage
+from redteam.stages.context import RunContext, Target
+from redteam.stages.exposure import Exposure, paired_changes, target_exposure_values
+from redteam.stages.hosting import metered_endpoint
+from redteam.stages.poisoning_targets import Targets, select_targets
+from redteam.stages.victim import serve_local
+
+MODERATION_TEXTS = 500  # catalog texts a text defense is calibrated on, as many held out for its FPR (half each if fewer)
+
+
+@dataclass
+class DeskListing:
+    """One item's listing on the platform (the attacker's handle, :class:`attacks.listing.base.Listing`)."""
+
+    desk: "ListingDesk"
+    item: int
+    original: str
+    current: str = ""
+    accepted: int = 0
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.current = self.original
+
+    @property
+    def text(self) -> str:
+        return self.current
+
+    def edit(self, text: str) -> bool:
+        text = str(text)
+        if self.desk.moderation is not None and self.desk.moderation.flag([text])[0]:
+            self.rejected += 1
+            return False
+        self.current, self.accepted = text, self.accepted + 1
+        if self.desk.reads_text:
+            self.desk.model.set_item_text(self.item, text)
+        return True
+
+
+@dataclass
+class ListingDesk:
+    """The platform's listing editor in front of one victim copy."""
+
+    model: Any
+    texts: list[str]
+    moderation: Any = None
+    listings: dict[int, DeskListing] = field(default_factory=dict)
+
+    @property
+    def reads_text(self) -> bool:
+        return callable(getattr(self.model, "set_item_text", None))
+
+    def listing(self, item: int) -> DeskListing:
+        if item not in self.listings:
+            self.listings[item] = DeskListing(self, item, self.texts[item])
+        return self.listings[item]
+
+
+class ListingStage(Stage):
+    family: ClassVar[str] = "listing"
+    defense_kinds: ClassVar[frozenset[str]] = frozenset({"text"})
+    needs_model: ClassVar[bool] = True
+    success_metric: ClassVar[str] = "target_hr@50"
+    attack_verbs: ClassVar[tuple[str, ...]] = ("rewrite",)
+
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
+        self.targets: Targets | None = None
+        self._clean: dict[tuple[str, int], dict[str, Any]] = {}
+        self._undefended_texts: dict[tuple[str, int, str, int], list[str]] = {}
+
+    def prepare(self) -> None:
+        ctx = self.ctx
+        if not ctx.dataset.item_text:
+            raise ConfigError(f"attacks: listing attacks edit item texts, and data set '{ctx.dataset.name}' has none")
+        self.targets = select_targets(ctx.dataset, ctx.split, ctx.scenario.poisoning, ctx.scenario.seed)
+
+    def results(self) -> dict[str, Any]:
+        t = self.targets
+        return {"listing": {
+            "targets": t.describe(), "selection": t.selection,
+            "queries": "in process, against a copy of the victim that the edits reach (set_item_text)",
+            "moderation": f"text defenses calibrated on up to {MODERATION_TEXTS} catalog texts, FPR on as many others",
+        }} if t is not None else {}
+
+    def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
+        for defense_spec in self.defenses() or [ComponentSpec(name="none")]:
+            self.run_against(target, spec, attack_seed, defense_spec)
+
+    def defenses(self) -> list[ComponentSpec]:
+        chosen = super().defenses()
+        if chosen and chosen[0].name != "none":
+            chosen = [ComponentSpec(name="none"), *chosen]  # the undefended texts measure each filter's detection
+        return chosen
+
+    # ------------------------------------------------------------------------------------------
+
+    def run_against(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec) -> None:
+        ctx, sc = self.ctx, self.ctx.scenario
+        assert self.targets is not None, "ListingStage.prepare() runs before any attack"
+        label, dlabel = spec.label(), defense_spec.label()
+        attack = resolve("attacks", spec.name)(component_params("attacks", spec, where=f"attacks.{label}"))
+        texts = list(ctx.dataset.item_text)
+        moderation, held_out = self.moderation(defense_spec, texts, target.seed)
+        desk = ListingDesk(copy.deepcopy(target.model), texts, moderation)
+        api = metered_endpoint(ctx, serve_local(ctx, desk.model))
+        knowledge = ctx.knowledge(target, label, attack_seed, api)
+        recipes = []
+        t0 = time.perf_counter()
+        with ctx.reporter.stage(f"{label}: rewrite {len(self.targets.items)} listings"
+                                + ("" if moderation is None else f" under {dlabel}")) as stage:
+            for item in self.targets.items:
+                attack.rewrite(knowledge, desk.listing(item))
+                recipes.append({"item": item, **attack.diagnostics})
+                stage.update(status=f"item {item}: {attack.diagnostics.get('edits', '?')} edits")
+        seconds = time.perf_counter() - t0
+
+        histories = ctx.test_histories()
+        clean = self.clean_state(target, histories)
+        after, accuracy = self.score_model(desk.model, histories)
+        row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
+        after.add_to(row)
+        for metric, values in accuracy.items():
+            row.add(metric, values)
+        row.add("queries", float(api.queries_used))
+        row.add("seconds", seconds)
+        lift, change = paired_changes(after, accuracy, clean["exposure"], clean["accuracy"],
+                                      rng=numpy_rng(target.seed, "listing-lift", label, dlabel, attack_seed),
+                                      n_boot=sc.eval.bootstrap, conf=sc.eval.confidence)
+        final = [desk.listing(item).text for item in self.targets.items]
+        entry = {
+            "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(),
+            "victim_reads_text": desk.reads_text, "lift": lift, "clean_change": change, "queries": api.queries_used,
+            "listings": [{"item": item, "original": desk.listing(item).original, "final": desk.listing(item).text,
+                          "accepted": desk.listing(item).accepted, "rejected": desk.listing(item).rejected,
+                          **{f"{m}_before": clean["exposure"].per_target(m)[item] for m in after.values},
+                          **{f"{m}_after": after.per_target(m)[item] for m in after.values}, "recipe": recipe}
+                         for item, recipe in zip(self.targets.items, recipes)],
+        }
+        key = (target.label, target.seed, label, attack_seed)
+        if moderation is None:
+            self._undefended_texts[key] = final
+        elif key in self._undefended_texts:
+            from defenses.text_filters import text_detection_metrics
+
+            detection = text_detection_metrics(moderation, attack_texts=self._undefended_texts[key], clean_texts=held_out)
+            entry["detection"] = detection
+            row.add("detection_rate", detection["detection_rate"])
+            row.add("fpr", detection["fpr"])
+        row.info.setdefault("listing", []).append(entry)
+        ctx.events.emit("listing_scored", victim=target.label, attack=label, defense=dlabel, seed=target.seed,
+                        attack_seed=attack_seed, lift=lift[f"target_hr@{sc.poisoning.k[-1]}"]["value"])
+
+    def moderation(self, defense_spec: ComponentSpec, texts: list[str], seed: int) -> tuple[Any, list[str]]:
+        """The calibrated text filter of ``defense_spec`` (None for ``none``) and the held-out catalog
+        texts that measure its false-positive rate."""
+        if defense_spec.name == "none":
+            return None, []
+        assert self.targets is not None
+        rng = numpy_rng(seed, "listing-moderation")
+        candidates = [t for i, t in enumerate(texts) if i > 0 and i not in self.targets.items and t.strip()]
+        unique = sorted(set(candidates))
+        order = rng.permutation(len(unique))
+        half = min(MODERATION_TEXTS, len(unique) // 2)
+        reference = [unique[i] for i in order[:half]]
+        held_out = [unique[i] for i in order[half : 2 * half]]
+        defense = resolve("defenses", defense_spec.name)(component_params("defenses", defense_spec,
+                                                                          where=f"defenses.{defense_spec.label()}"))
+        return defense.calibrate(reference), held_out
+
+    def score_model(self, model: Any, histories: list[np.ndarray]) -> tuple[Exposure, dict[str, np.ndarray]]:
+        sc = self.ctx.scenario
+        assert self.targets is not None
+        exposure = target_exposure_values(model.score, histories, self.ctx.test_users, self.targets.items,
+                                          sc.poisoning.k, exclude_history=sc.eval.exclude_history)
+        accuracy = ranking_values(model.score, histories, self.ctx.test_targets(), ks=sc.eval.k,
+                                  exclude_history=sc.eval.exclude_history)
+        return exposure, accuracy
+
+    def clean_state(self, target: Target, histories: list[np.ndarray]) -> dict[str, Any]:
+        """The clean victim's target exposure (added to its row once per run seed) and accuracy."""
+        key = (target.label, target.seed)
+        if key not in self._clean:
+            exposure, accuracy = self.score_model(target.model, histories)
+            row = self.ctx.rows.row(self.ctx.dataset.name, target.label)
+            first = next(iter(exposure.values))
+            if len(row.per_seed.get(first, [])) < len(row.info.get("fit", [])):  # not added by a poisoning stage
+                exposure.add_to(row)
+            self._clean[key] = {"exposure": exposure, "accuracy": accuracy}
+        return self._clean[key]
