@@ -9,6 +9,7 @@ import torch
 
 from redteam.metrics import hit_rate, mrr, ndcg, rank_in_batches
 from redteam.progress import unsized_stage
+from redteam.results import CI_METHOD
 
 ScoreFn = Callable[[list[np.ndarray]], torch.Tensor]
 
@@ -60,7 +61,7 @@ def protocol(*, n_items: int, n_users: int, ks: list[int], exclude_history: bool
         "test_users": n_users,
         "attacker_users": attacker_users,
         "seeds": seeds,
-        "ci": f"{int(confidence * 100)}% percentile bootstrap over users, {bootstrap} resamples",
+        "ci": f"{int(confidence * 100)}% intervals, {bootstrap} resamples; " + CI_METHOD,
     }
 
 

@@ -7,7 +7,7 @@ import torch
 
 from redteam.metrics_ranks import check_scores, exclusion_index
 
-__all__ = ["agreement_at_k", "topk_items"]
+__all__ = ["agreement_at_k", "expected_agreement_at_k", "topk_items"]
 
 
 def topk_items(
@@ -102,3 +102,33 @@ def agreement_at_k(
     a, b = a[:, :k], b[:, :k]
     common = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
     return common.astype(np.float64) / k
+
+
+def expected_agreement_at_k(scores: torch.Tensor, reference_top: np.ndarray, k: int, *,
+                            exclude: list[np.ndarray] | None = None) -> np.ndarray:
+    """Per-row Agreement@K of a scorer with a reference top-k list, ties in the scorer drawn at random.
+
+    ``|topk(scores) ∩ reference_top[:, :k]| / k`` where the items tied at the scorer's k-th score
+    enter its top k in a uniformly random order: the expected overlap is
+    ``|above ∩ R| + (k - |above|) * |tied ∩ R| / |tied|`` (``above``: eligible items scored strictly
+    higher than the k-th; ``tied``: eligible items scored equal to it). Without ties it equals
+    :func:`agreement_at_k` of :func:`topk_items`; with ties it does not reward a scorer whose tied
+    items happen to come first by id in both lists (a collapsed surrogate giving every item the same
+    score agrees with any list only by chance). Padding and ``exclude[b]`` are never eligible.
+    """
+    scores = check_scores(scores).to(torch.float64)
+    ref = np.asarray(reference_top)[:, :k]
+    n_rows, n_cols = scores.shape
+    eligible = torch.ones((n_rows, n_cols), dtype=torch.bool)
+    eligible[:, 0] = False
+    excl = exclusion_index(exclude, n_rows, n_cols - 1, scores.device)
+    if excl is not None:
+        eligible[excl[0], excl[1]] = False
+    key = scores.masked_fill(~eligible | torch.isnan(scores), float("-inf"))
+    kth = torch.topk(key, k, dim=1).values[:, -1:]
+    above, tied = (key > kth) & eligible, (key == kth) & eligible
+    in_ref = torch.zeros((n_rows, n_cols), dtype=torch.bool)
+    in_ref.scatter_(1, torch.as_tensor(ref, dtype=torch.long).clamp(0, n_cols - 1), True)
+    n_above = above.sum(1).to(torch.float64)
+    expected = (above & in_ref).sum(1) + (k - n_above) * (tied & in_ref).sum(1) / tied.sum(1).clamp(min=1)
+    return (expected / k).numpy()

@@ -9,6 +9,12 @@ from typing import Any
 import numpy as np
 
 from redteam.metrics import bootstrap_ci, bootstrap_ci_grouped
+from redteam.metrics_seeds import bootstrap_ci_two_level, t_interval_over_seeds
+from redteam.seeding import numpy_rng
+
+CI_METHOD = ("one seed: percentile bootstrap over users (targets fixed, a resampled user brings all its targets); "
+             "several seeds: two-level percentile bootstrap (seeds with replacement, then users), beside a "
+             "t-interval over the seed means")
 
 RowKey = tuple[str, str, str, str]  # dataset, victim, attack, defense
 
@@ -47,28 +53,51 @@ class Row:
                 raise ValueError(f"{metric}: groups and clusters need one entry per value")
             self.layout.setdefault(metric, []).append((g, c))
 
-    def aggregate(self, *, rng: np.random.Generator, n_resamples: int, confidence: float) -> dict[str, dict[str, Any]]:
+    def aggregate(self, *, seed: int, n_resamples: int, confidence: float) -> dict[str, dict[str, Any]]:
+        """Each metric's value, interval and per-seed values. Every (row, metric) draws its bootstrap
+        from its own generator (``seed`` and the row's key), so adding a row moves no other interval.
+        With several seeds the interval is two-level (:func:`redteam.metrics_seeds.bootstrap_ci_two_level`)
+        and ``seed_t_ci`` is the t-interval over the seed means; ``ci_users_*`` keeps the interval
+        over users alone (of each user's mean over seeds) for comparison."""
         out = {}
         for metric, arrays in self.per_seed.items():
+            rng = numpy_rng(seed, "bootstrap", *self.key, metric)
             if metric in self.layout:
                 out[metric] = self._aggregate_grouped(metric, rng=rng, n_resamples=n_resamples, confidence=confidence)
-                continue
-            seed_means = [float(a.mean()) if a.size else float("nan") for a in arrays]
-            same_units = len({a.size for a in arrays}) == 1
-            # Paired over users when every seed scored the same users: CI of the per-user seed mean.
-            pooled = np.mean(np.stack(arrays), axis=0) if same_units else np.concatenate(arrays)
-            _, low, high = bootstrap_ci(pooled, rng=rng, n_resamples=n_resamples, confidence=confidence) if pooled.size > 1 else (0, np.nan, np.nan)
-            value = float(np.mean(seed_means))
-            out[metric] = {
-                "value": value,
-                "ci_low": float(low) if pooled.size > 1 else value,
-                "ci_high": float(high) if pooled.size > 1 else value,
-                "std_over_seeds": float(np.std(seed_means)) if len(seed_means) > 1 else 0.0,
-                "per_seed": seed_means,
-                "n": int(arrays[0].size),
-            }
+            else:
+                out[metric] = self._aggregate_plain(arrays, rng=rng, n_resamples=n_resamples, confidence=confidence)
+            if len(arrays) > 1 and all(a.size for a in arrays):
+                self._add_seed_intervals(metric, out[metric], rng=rng, n_resamples=n_resamples, confidence=confidence)
         return out
 
+    def _add_seed_intervals(self, metric: str, summary: dict[str, Any], *, rng: np.random.Generator,
+                            n_resamples: int, confidence: float) -> None:
+        arrays = self.per_seed[metric]
+        layouts = self.layout.get(metric)
+        if layouts is None and len({a.size for a in arrays}) > 1:  # different users per seed: no pairing by index
+            layouts = [(np.zeros(a.size, dtype=np.int64), np.array([f"{s}:{i}" for i in range(a.size)]))
+                       for s, a in enumerate(arrays)]
+        _, low, high = bootstrap_ci_two_level(arrays, layouts, rng=rng, n_resamples=n_resamples, confidence=confidence)
+        _, t_low, t_high = t_interval_over_seeds(summary["per_seed"], confidence)
+        summary.update({"ci_users_low": summary["ci_low"], "ci_users_high": summary["ci_high"],
+                        "ci_low": float(low), "ci_high": float(high), "seed_t_ci": [t_low, t_high]})
+
+    @staticmethod
+    def _aggregate_plain(arrays: list[np.ndarray], *, rng: np.random.Generator, n_resamples: int,
+                         confidence: float) -> dict[str, Any]:
+        seed_means = [float(a.mean()) if a.size else float("nan") for a in arrays]
+        same_units = len({a.size for a in arrays}) == 1
+        # Paired over users when every seed scored the same users: CI of the per-user seed mean.
+        pooled = np.mean(np.stack(arrays), axis=0) if same_units else np.concatenate(arrays)
+        value = float(np.mean(seed_means))
+        low = high = value
+        if pooled.size > 1:
+            _, low, high = bootstrap_ci(pooled, rng=rng, n_resamples=n_resamples, confidence=confidence)
+        return {
+            "value": value, "ci_low": float(low), "ci_high": float(high),
+            "std_over_seeds": float(np.std(seed_means)) if len(seed_means) > 1 else 0.0,
+            "per_seed": seed_means, "n": int(arrays[0].size),
+        }
 
     def _aggregate_grouped(self, metric: str, *, rng: np.random.Generator, n_resamples: int,
                            confidence: float) -> dict[str, Any]:
@@ -98,12 +127,23 @@ class Row:
 
 def per_user_arrays(rows: "RowTable") -> dict[str, np.ndarray]:
     """``"victim|attack|defense|metric"`` -> [seeds, units] for metrics with one value per user
-    (or target) and equal units across seeds: what a paired test between rows needs."""
+    (or target) and equal units across seeds: what a paired test between rows needs. Metrics whose
+    units are (target, user) pairs also get ``...|metric#groups`` and ``...|metric#clusters`` (the
+    target and the user of each unit, the same every seed), so a test can resample users."""
     out = {}
     for row in rows:
         for metric, arrays in row.per_seed.items():
             if len({a.size for a in arrays}) == 1 and arrays[0].size > 1:
-                out["|".join((row.victim, row.attack, row.defense, metric))] = np.stack(arrays).astype(np.float32)
+                key = "|".join((row.victim, row.attack, row.defense, metric))
+                layouts = row.layout.get(metric)
+                if layouts is not None:
+                    g0, c0 = layouts[0]
+                    same = all(np.array_equal(g, g0) and np.array_equal(c, c0) for g, c in layouts)
+                    numeric = all(np.issubdtype(np.asarray(x).dtype, np.integer) for x in (g0, c0))
+                    if same and numeric:  # else the units differ between seeds: no per-unit layout to offer
+                        out[f"{key}#groups"] = np.asarray(g0, dtype=np.int64)
+                        out[f"{key}#clusters"] = np.asarray(c0, dtype=np.int64)
+                out[key] = np.stack(arrays).astype(np.float32)
     return out
 
 

@@ -143,12 +143,11 @@ def finish(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out
 
 
 def aggregate_rows(rows: RowTable, sc: Scenario) -> list[dict[str, Any]]:
-    rng = numpy_rng(sc.seed, "bootstrap")
     paired = paired_against_reference(rows, rng=numpy_rng(sc.seed, "bootstrap", "paired"),
                                       n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence)
     return [{
         "dataset": row.dataset, "victim": row.victim, "attack": row.attack, "defense": row.defense,
-        "metrics": row.aggregate(rng=rng, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
+        "metrics": row.aggregate(seed=sc.seed, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
         "info": row.info,
         **({"paired": paired[row.key]} if row.key in paired else {}),
     } for row in rows]

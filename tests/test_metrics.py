@@ -400,3 +400,26 @@ def test_rank_in_batches_matches_one_shot_ranking():
     # Excluding the 2 other history items can only improve each rank.
     assert np.all(ranks_ex <= ranks)
     assert rank_in_batches(score_fn, [], np.array([], dtype=np.int64)).size == 0
+
+
+def test_expected_agreement_draws_the_surrogates_ties_at_random():
+    import torch
+
+    from redteam.metrics import agreement_at_k, topk_items
+    from redteam.metrics_topk import expected_agreement_at_k
+
+    reference = np.array([[1, 2, 3]])
+    # no ties: the plain overlap (items 1, 2 of the scorer's top 3 {1, 2, 5})
+    scores = torch.tensor([[float("-inf"), 9.0, 8.0, 1.0, 0.5, 7.0]])
+    assert expected_agreement_at_k(scores, reference, 3)[0] == pytest.approx(2 / 3)
+    assert agreement_at_k(topk_items(scores, 3), reference, 3)[0] == pytest.approx(2 / 3)
+    # a collapsed scorer (all five items tied): id order would give {1, 2, 3} and agreement 1;
+    # at random, each of the 3 slots holds a reference item with chance 3/5
+    flat = torch.tensor([[float("-inf"), 1.0, 1.0, 1.0, 1.0, 1.0]])
+    assert agreement_at_k(topk_items(flat, 3), reference, 3)[0] == 1.0
+    assert expected_agreement_at_k(flat, reference, 3)[0] == pytest.approx(3 / 5)
+    # one item above, four tied for the remaining two slots, two of the tied in the reference
+    part = torch.tensor([[float("-inf"), 5.0, 1.0, 1.0, 1.0, 1.0]])
+    assert expected_agreement_at_k(part, reference, 3)[0] == pytest.approx((1 + 2 * 2 / 4) / 3)
+    # an excluded history item never enters the scorer's top 3: {2, 5, 3}, overlap {2, 3}
+    assert expected_agreement_at_k(scores, reference, 3, exclude=[np.array([1])])[0] == pytest.approx(2 / 3)

@@ -9,14 +9,18 @@ from redteam.reports.summary import COUNTS, evaluation_notes, metric_columns, pr
 
 __all__ = ["format_metric", "render", "render_curves", "render_gcg_losses"]
 
+STACK_BELOW = 120  # terminal width under which the result table turns to one block per row
+
 
 def format_metric(m: dict[str, Any], name: str = "") -> str:
     value, low, high = m["value"], m["ci_low"], m["ci_high"]
     if name in COUNTS:
         return f"{value:,.0f}"
+    seeds = m.get("per_seed") or []
+    per_seed = f"\n[dim]seeds {' '.join(f'{v:.3f}' for v in seeds)}[/]" if len(seeds) > 1 else ""
     if low == high:
-        return f"{value:.4f}"
-    return f"{value:.4f}\n[dim][{low:.3f}, {high:.3f}][/]"
+        return f"{value:.4f}{per_seed}"
+    return f"{value:.4f}\n[dim][{low:.3f}, {high:.3f}][/]{per_seed}"
 
 
 def render(results: dict[str, Any], console: Any) -> None:
@@ -24,7 +28,6 @@ def render(results: dict[str, Any], console: Any) -> None:
     from rich.panel import Panel
 
     proto = results["protocol"]
-    ds = results["dataset"]
     if proto.get("family") == "sts":
         header = "\n".join([f"[bold]{results['scenario']['name']}[/]"]
                            + [f"{label}: {text}" for label, text in protocol_items(results)[:-2]])
@@ -56,19 +59,22 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
     table = Table(title=f"results: value and {confidence:.0%} CI", show_lines=True)
     keys = [c for c in ("victim", "attack", "defense")
             if c != "defense" or any(r["defense"] != "none" for r in results["rows"])]
-    for col in keys:
-        table.add_column(col, style="bold" if col == "victim" else None)
-    for m in metrics:
-        table.add_column(short_name(m), justify="right")
-    trained = any("fit" in row["info"] for row in results["rows"])
-    if trained:
-        table.add_column("train", justify="right")
-    for row in results["rows"]:
-        cells = [row[c] for c in keys]
-        cells += [format_metric(row["metrics"][m], m) if m in row["metrics"] else "-" for m in metrics]
+    if console.width < STACK_BELOW:
+        table = _long_table(results, keys, metrics, title=table.title)
+    else:
+        for col in keys:
+            table.add_column(col, style="bold" if col == "victim" else None, overflow="fold")
+        for m in metrics:
+            table.add_column(short_name(m), justify="right")
+        trained = any("fit" in row["info"] for row in results["rows"])
         if trained:
-            cells.append(_fit_summary(row["info"].get("fit", [])))
-        table.add_row(*cells)
+            table.add_column("train", justify="right", overflow="fold")
+        for row in results["rows"]:
+            cells = [row[c] for c in keys]
+            cells += [format_metric(row["metrics"][m], m) if m in row["metrics"] else "-" for m in metrics]
+            if trained:
+                cells.append(_fit_summary(row["info"].get("fit", [])))
+            table.add_row(*cells)
     console.print(table)
     render_defense_effects(results, console)
     if results.get("curves"):
@@ -76,7 +82,7 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
     if results.get("gates"):
         gates = Table(title="gates")
         for col in ("gate", "row", "value", "outcome"):
-            gates.add_column(col)
+            gates.add_column(col, overflow="fold")
         for g in results["gates"]:
             where = "/".join(str(g[k]) for k in ("victim", "attack", "defense") if k in g)
             value = f"{g['value']:.4f}" if g.get("value") is not None else "-"
@@ -85,6 +91,31 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
         console.print(gates)
     t = results["timings"]
     console.print(f"total {t['total_seconds']:.1f} s, {results['environment']['threads']} threads")
+
+
+def _long_table(results: dict[str, Any], keys: list[str], metrics: list[str], *, title: Any) -> Any:
+    """A narrow terminal's layout: one block per row, its labels stacked (victim / attack / defense),
+    one line per metric with the value and interval; labels fold rather than get cut."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=True)
+    table.add_column(" / ".join(keys), overflow="fold", min_width=14)
+    table.add_column("metric", overflow="fold")
+    table.add_column("value [CI]", justify="right", overflow="fold")
+    for row in results["rows"]:
+        names = [m for m in metrics if m in row["metrics"]]
+        values = []
+        for m in names:
+            one = format_metric(row["metrics"][m], m).replace("\n[dim]", " [dim]", 1).replace("\n", " ")
+            values.append(one)
+        fits = row["info"].get("fit", [])
+        if fits:
+            names.append("train")
+            values.append(_fit_summary(fits).replace("\n", " "))
+        labels = "\n".join(f"[bold]{row[c]}[/]" if c == "victim" else row[c] for c in keys)
+        table.add_row(labels, "\n".join(short_name(m) if m != "train" else m for m in names) or "-",
+                      "\n".join(values) or "-")
+    return table
 
 
 def render_defense_effects(results: dict[str, Any], console: Any) -> None:

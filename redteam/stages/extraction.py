@@ -41,6 +41,22 @@ def top_lists(score_fn: Any, histories: list[np.ndarray], k: int, *, exclude_his
     return np.concatenate(parts) if parts else np.zeros((0, k), dtype=np.int64)
 
 
+def surrogate_agreement(score_fn: Any, histories: list[np.ndarray], victim_top: np.ndarray, ks: tuple[int, ...], *,
+                        exclude_history: bool, batch: int = 1024) -> dict[int, np.ndarray]:
+    """Per-user Agreement@K of a surrogate with the victim's lists for every K, the surrogate's ties
+    at its K-th score drawn at random (:func:`redteam.metrics.expected_agreement_at_k`)."""
+    from redteam.metrics_topk import expected_agreement_at_k
+
+    parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+    for start in range(0, len(histories), batch):
+        chunk = histories[start : start + batch]
+        scores = score_fn(chunk)
+        for k in ks:
+            parts[k].append(expected_agreement_at_k(scores, victim_top[start : start + batch], k,
+                                                    exclude=chunk if exclude_history else None))
+    return {k: np.concatenate(p) if p else np.zeros(0) for k, p in parts.items()}
+
+
 def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, exclude_history: bool) -> np.ndarray:
     """The recommender's top-k lists: a full ranking when it can score the catalog, else its answers."""
     score_fn = full_scorer(recommender)
@@ -185,8 +201,8 @@ class ExtractionStage(Stage):
             t1 = time.perf_counter()
             surrogate, report = attack.train_surrogate(knowledge, transcript)
             seconds_distill = time.perf_counter() - t1
-        top = top_lists(surrogate.score, histories, kmax, exclude_history=sc.api.exclude_history)
-        agreement = {k: agreement_at_k(top, victim_top, k) for k in AGREEMENT_KS}
+        agreement = surrogate_agreement(surrogate.score, histories, victim_top, AGREEMENT_KS,
+                                        exclude_history=sc.api.exclude_history)
         curve.append({"queries": answered, "agreement@10": float(agreement[10].mean())})
 
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)

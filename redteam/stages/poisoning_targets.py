@@ -40,12 +40,13 @@ class Targets:
 
 def select_targets(dataset: "SequenceDataset", split: "LeaveOneOutSplit", cfg: PoisoningConfig, seed: int) -> Targets:
     """Explicit raw ids, or drawn from the root seed: ``unpopular`` = uniformly among items seen in
-    training fewer times than the median item (items never seen in training are left out: an
-    untrained embedding is another setting); ``buckets`` = one item from each of ``targets``
+    training fewer times than the median seen item (items never seen in training are left out of
+    both the pool and the median: an untrained embedding is another setting); ``buckets`` = one item from each of ``targets``
     equal-size buckets of the seen items sorted by popularity."""
     popularity = dataset.item_popularity(split.train)
     raw_ids = dataset.item_ids or [""] + [str(i) for i in range(1, dataset.n_items + 1)]
-    median = float(np.median(popularity[1:]))
+    seen_counts = popularity[1:][popularity[1:] >= 1]
+    median = float(np.median(seen_counts)) if seen_counts.size else 0.0
     if cfg.target_ids is not None:
         index = {str(r): i for i, r in enumerate(raw_ids) if i > 0}
         items = []

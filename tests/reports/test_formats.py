@@ -254,3 +254,20 @@ def test_a_failing_report_does_not_cost_the_run(run_cli, tmp_path: Path, monkeyp
                              "render it later with `redteam report RUN_DIR --format md`\n")
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert {p.name for p in run_dir.iterdir()} >= {"results.json", "junit.xml"} and not (run_dir / "report.md").exists()
+
+
+def test_the_terminal_report_reads_in_80_columns(results) -> None:
+    """Row labels are stacked and folded, never cut: every attack's full name is on screen."""
+    import io
+
+    from rich.console import Console
+
+    from redteam.reports.terminal import render as render_terminal
+
+    out = io.StringIO()
+    render_terminal(results, Console(file=out, width=80, color_system=None))
+    text = out.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for name in ("extraction.fewshot", "poisoning.bandwagon", "lorec"):
+        assert name in text

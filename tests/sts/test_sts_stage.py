@@ -41,7 +41,7 @@ def test_trial_metrics_by_hand():
     attacked = {0: np.array([1.0, 1, 3, 1]), 1: np.array([1.0, 3, 2, 2])}
     row = Row("cat", "ranker", "sts.gcg")
     add_trial_metrics(row, [0, 1], trials, attacked, clean)
-    m = row.aggregate(rng=np.random.default_rng(0), n_resamples=50, confidence=0.95)
+    m = row.aggregate(seed=0, n_resamples=50, confidence=0.95)
     assert m["top1_rate"]["value"] == pytest.approx((2 / 3 + 1 / 3) / 2)
     assert m["advantage"]["value"] == pytest.approx((1 / 3 + 1 / 3) / 2)  # 3->1 ; 2->1
     assert m["disadvantage"]["value"] == pytest.approx((1 / 3 + 1 / 3) / 2)  # 2->3 ; 2->3

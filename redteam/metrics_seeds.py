@@ -1,0 +1,112 @@
+"""Intervals over seeds and users together: a two-level percentile bootstrap, and a t-interval
+over seed means.
+
+With several seeds (run seeds, attacker seeds), a figure varies with the users it is measured on
+and with the seed. An interval over users alone (of each user's mean over seeds) leaves the second
+out: three seeds of .076, .084 and .097 can sit beside a per-user interval of [.082, .087].
+:func:`bootstrap_ci_two_level` resamples both: each resample draws the seeds with replacement,
+then the users with replacement, and averages the drawn seeds' means over the drawn users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from redteam.metrics_bootstrap import _check_bootstrap_args, _percentile_interval
+
+_CHUNK = 1 << 22  # bound on the resample-by-cluster weight entries held at once
+
+
+def _cells(values: np.ndarray, groups: np.ndarray, clusters: np.ndarray, cluster_ids: np.ndarray,
+           group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[clusters, groups] sums and counts of one seed's values on the shared cluster and group ids."""
+    c = np.searchsorted(cluster_ids, clusters)
+    g = np.searchsorted(group_ids, groups)
+    sums = np.zeros((cluster_ids.size, group_ids.size))
+    counts = np.zeros_like(sums)
+    np.add.at(sums, (c, g), values)
+    np.add.at(counts, (c, g), 1.0)
+    return sums, counts
+
+
+def _macro(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Mean over groups of num/den per row, leaving out groups with no weight (NaN if none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_group = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    seen = ~np.isnan(per_group)
+    return np.where(seen.any(axis=1), np.nansum(per_group, axis=1) / np.maximum(seen.sum(axis=1), 1), np.nan)
+
+
+def bootstrap_ci_two_level(
+    per_seed: Sequence[np.ndarray],
+    layouts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)`` of the mean over seeds of each seed's (macro) mean.
+
+    ``per_seed[s]``: seed ``s``'s values; ``layouts[s] = (groups, clusters)`` when the values are
+    units such as (target, user) pairs (macro mean over groups, users as clusters, as in
+    :func:`redteam.metrics_bootstrap.bootstrap_ci_grouped`); None: one value per user. Each resample
+    draws ``S`` seeds with replacement and, for the users, one draw shared by every seed when all
+    seeds measured the same users (the paired case: same cluster labels, or same length without
+    layouts), else one draw per seed; its value is the mean of the drawn seeds' macro means.
+    """
+    _check_bootstrap_args(n_resamples, confidence)
+    arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_seed]
+    if not arrays or any(a.size == 0 for a in arrays):
+        nan = float("nan")
+        return nan, nan, nan
+    if layouts is None:
+        layouts = [(np.zeros(a.size, dtype=np.int64), np.arange(a.size)) for a in arrays]
+    paired = all(np.array_equal(np.sort(np.unique(c)), np.sort(np.unique(layouts[0][1]))) for _, c in layouts)
+    group_ids = np.unique(np.concatenate([np.asarray(g).reshape(-1) for g, _ in layouts]))
+    cells = []
+    for a, (g, c) in zip(arrays, layouts):
+        c = np.asarray(c).reshape(-1)
+        ids = np.unique(layouts[0][1] if paired else c)
+        cells.append(_cells(a, np.asarray(g).reshape(-1), c, ids, group_ids))
+    seed_means = np.array([_macro(s.sum(0, keepdims=True), n.sum(0, keepdims=True))[0] for s, n in cells])
+    mean = float(seed_means.mean())
+    if n_resamples == 0:
+        return mean, mean, mean
+    n_seeds = len(arrays)
+    out = np.empty(int(n_resamples))
+    largest = max(s.shape[0] for s, _ in cells)
+    step = max(1, _CHUNK // largest)
+    for start in range(0, int(n_resamples), step):
+        r = min(int(n_resamples), start + step) - start
+        chosen = rng.integers(0, n_seeds, size=(r, n_seeds))
+        shared = _weights(rng, cells[0][0].shape[0], r) if paired else None
+        macro = np.empty((r, n_seeds))
+        for s, (sums, counts) in enumerate(cells):
+            w = shared if paired else _weights(rng, sums.shape[0], r)
+            macro[:, s] = _macro(w @ sums, w @ counts)
+        out[start : start + r] = np.take_along_axis(macro, chosen, axis=1).mean(axis=1)
+    out = out[~np.isnan(out)]
+    if out.size == 0:
+        return mean, float("nan"), float("nan")
+    low, high = _percentile_interval(out, confidence)
+    return mean, low, high
+
+
+def _weights(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
+    """[r, n] how many times each of ``n`` clusters is drawn in each of ``r`` resamples of size ``n``."""
+    drawn = rng.integers(0, n, size=(r, n)) + (np.arange(r) * n)[:, None]
+    return np.bincount(drawn.ravel(), minlength=r * n).reshape(r, n).astype(np.float64)
+
+
+def t_interval_over_seeds(seed_means: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)``: Student's t interval of the seed means (NaN bounds with one seed)."""
+    from scipy import stats
+
+    m = np.asarray(seed_means, dtype=np.float64)
+    mean = float(m.mean()) if m.size else float("nan")
+    if m.size < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, m.size - 1) * m.std(ddof=1) / np.sqrt(m.size))
+    return mean, mean - half, mean + half
