@@ -155,30 +155,32 @@ class LanguageModel:
         return f"{slug or 'model'}-{hashlib.sha256(self.cache_id.encode()).hexdigest()[:16]}"
 
     def _embed_uncached(self, texts: list[str], *, progress: bool, label: str) -> np.ndarray:
+        """Each text's vector independent of the texts embedded with it (bit for bit, see
+        :mod:`redteam.batch_invariance`), so a cold and a warm cache give the same vectors."""
         import torch
+
+        from redteam.batch_invariance import filled, invariant_batches
 
         enc = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.window, verbose=False)
         ids: list[list[int]] = [list(x) for x in enc["input_ids"]]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         result = np.zeros((len(texts), self.width), dtype=np.float32)
         pad_id = int(self.tokenizer.pad_token_id)
         body = self.model.base_model if self.kind == "causal" else self.model
         device = torch.device(self.device)
+        batches = invariant_batches([len(x) for x in ids], cap=self.window, batch_size=self.config.batch_size)
         with _progress(len(texts), label=label, enabled=progress) as advance, torch.inference_mode():
-            for start in range(0, len(order), self.config.batch_size):
-                batch = order[start:start + self.config.batch_size]
-                longest = max(1, max(len(ids[i]) for i in batch))
-                input_ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), longest), dtype=torch.long)
-                for r, i in enumerate(batch):
+            for width, rows, n_run in batches:
+                input_ids = torch.full((n_run, width), pad_id, dtype=torch.long)
+                mask = torch.zeros((n_run, width), dtype=torch.long)
+                for r, i in enumerate(filled(rows, n_run)):
                     input_ids[r, :len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
                     mask[r, :len(ids[i])] = 1
                 input_ids, mask = input_ids.to(device), mask.to(device)
                 hidden = self._last_hidden(body, input_ids, mask)
                 m = mask.unsqueeze(-1).to(torch.float32)
                 pooled = (hidden.to(torch.float32) * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-                result[batch] = pooled.cpu().numpy()
-                advance(len(batch))
+                result[rows] = pooled[: rows.size].cpu().numpy()
+                advance(rows.size)
         return result
 
     def _last_hidden(self, body: Any, input_ids: Any, mask: Any) -> Any:

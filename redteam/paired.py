@@ -1,11 +1,20 @@
-"""Each defended row against its undefended twin, paired over the same users.
+"""Rows against the row they are paired with, over the same users and the same randomness.
 
 A defense's effect is the difference it makes to the same users under the same attack: row
-``(victim, attack, defense)`` minus row ``(victim, attack, none)``, per user, then a paired
-bootstrap of the mean difference (:func:`redteam.metrics.paired_bootstrap_diff`). The clean row
+``(victim, attack, defense)`` minus row ``(victim, attack, none)``, per user. The clean row
 (``attack = none``) gives the defense's cost to real users; an attack row gives how much attack
-success the defense takes away. Only metrics with one value per user, the same users in both
-rows and the same number of seeds are paired; with several seeds each user's seed mean is paired.
+success the defense takes away. An attack with ``vs: <label>`` in the scenario (an ablation) is
+paired the same way with that attack's row under the same defense.
+
+The rows of one victim share their randomness (common random numbers: attacker draws depend on
+the run and attacker seeds only, :meth:`redteam.stages.context.RunContext.knowledge`), so the
+per-user difference is the switch's effect plus the users' noise. With one seed the interval is a
+paired bootstrap over users (:func:`redteam.metrics.paired_bootstrap_diff`); with several, the
+per-user differences of each seed go through the two-level bootstrap (seeds, then users with one
+draw shared by every seed, :func:`redteam.metrics_seeds.bootstrap_ci_two_level`), and ``p`` is the
+paired bootstrap's over each user's seed-mean difference. Only metrics with one value per user,
+the same users in both rows and the same number of seeds are paired. Every (row, metric) has its
+own generator, so adding a row leaves the others' intervals as they were.
 """
 
 from __future__ import annotations
@@ -15,36 +24,70 @@ from typing import Any
 import numpy as np
 
 from redteam.metrics import paired_bootstrap_diff
+from redteam.metrics_seeds import bootstrap_ci_two_level
 from redteam.results import Row, RowKey, RowTable
+from redteam.seeding import numpy_rng
 
 REFERENCE = "none"
 
 
-def paired_against_reference(rows: RowTable, *, rng: np.random.Generator, n_resamples: int,
-                             confidence: float) -> dict[RowKey, dict[str, Any]]:
-    """``row key -> {"vs": "none", "metrics": {metric: {diff, ci_low, ci_high, p}}}`` for every
-    defended row whose undefended twin exists."""
+def paired_rows(rows: RowTable, *, attack_refs: dict[str, str] | None = None, seed: int, n_resamples: int,
+                confidence: float) -> dict[RowKey, dict[str, dict[str, Any]]]:
+    """``row key -> {"paired": {...}, "paired_attack": {...}}`` (either may be absent), each
+    ``{"vs": label, "metrics": {metric: {diff, ci_low, ci_high, p}}}``: a defended row against its
+    undefended twin, and an attack row against the attack its ``vs`` names (``attack_refs``)."""
     by_key = {row.key: row for row in rows}
-    out: dict[RowKey, dict[str, Any]] = {}
+    out: dict[RowKey, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        twin = by_key.get((row.dataset, row.victim, row.attack, REFERENCE))
-        if row.defense == REFERENCE or twin is None:
-            continue
-        metrics = {}
-        for metric in row.per_seed:
-            a, b = per_user_mean(row, metric), per_user_mean(twin, metric)
-            if a is None or b is None or a.shape != b.shape:
-                continue
-            diff, low, high, p = paired_bootstrap_diff(a, b, rng=rng, n_resamples=n_resamples, confidence=confidence)
-            metrics[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p}
-        if metrics:
-            out[row.key] = {"vs": REFERENCE, "metrics": metrics}
+        twins = {}
+        if row.defense != REFERENCE:
+            twins["paired"] = (REFERENCE, by_key.get((row.dataset, row.victim, row.attack, REFERENCE)))
+        reference_attack = (attack_refs or {}).get(row.attack)
+        if reference_attack is not None:
+            twins["paired_attack"] = (reference_attack, by_key.get((row.dataset, row.victim, reference_attack, row.defense)))
+        for field, (vs, twin) in twins.items():
+            metrics = {} if twin is None else paired_metrics(row, twin, seed=seed, n_resamples=n_resamples,
+                                                             confidence=confidence, kind=field)
+            if metrics:
+                out.setdefault(row.key, {})[field] = {"vs": vs, "metrics": metrics}
     return out
 
 
-def per_user_mean(row: Row, metric: str) -> np.ndarray | None:
-    """The metric's per-user values averaged over seeds, or None when it cannot be paired."""
+def paired_metrics(row: Row, twin: Row, *, seed: int, n_resamples: int, confidence: float,
+                   kind: str) -> dict[str, dict[str, float]]:
+    out = {}
+    for metric in row.per_seed:
+        a, b = per_user_values(row, metric), per_user_values(twin, metric)
+        if a is None or b is None or a.shape != b.shape or not same_layout(row, twin, metric):
+            continue
+        rng = numpy_rng(seed, "bootstrap", kind, *row.key, metric)
+        layouts = row.layout.get(metric)
+        if layouts is None:
+            diff, low, high, p = paired_bootstrap_diff(a.mean(axis=0), b.mean(axis=0), rng=rng,
+                                                       n_resamples=n_resamples, confidence=confidence)
+            if a.shape[0] > 1 and n_resamples > 0:
+                _, low, high = bootstrap_ci_two_level(list(a - b), rng=rng, n_resamples=n_resamples,
+                                                      confidence=confidence)
+        else:  # units such as (target, user) pairs: macro mean over targets, users resampled
+            diff, low, high = bootstrap_ci_two_level(list(a - b), layouts, rng=rng, n_resamples=n_resamples,
+                                                     confidence=confidence)
+            p = float("nan")
+        out[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p}
+    return out
+
+
+def same_layout(row: Row, twin: Row, metric: str) -> bool:
+    """Both rows lay the metric's values out on the same (group, cluster) units, or neither does."""
+    mine, theirs = row.layout.get(metric), twin.layout.get(metric)
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    return len(mine) == len(theirs) and all(
+        np.array_equal(g1, g2) and np.array_equal(c1, c2) for (g1, c1), (g2, c2) in zip(mine, theirs))
+
+
+def per_user_values(row: Row, metric: str) -> np.ndarray | None:
+    """The metric's [seeds, values] array, or None when it cannot be paired."""
     arrays = row.per_seed.get(metric)
-    if not arrays or metric in row.layout or len({a.size for a in arrays}) != 1 or arrays[0].size < 2:
+    if not arrays or len({a.size for a in arrays}) != 1 or arrays[0].size < 2:
         return None
-    return np.mean(np.stack(arrays), axis=0)
+    return np.stack([np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays])

@@ -23,10 +23,9 @@ from redteam.evaluation import protocol
 from redteam.events import EventLog
 from redteam.gates import evaluate_gates
 from redteam.progress import Reporter
-from redteam.paired import paired_against_reference
+from redteam.paired import paired_rows
 from redteam.results import RowTable, json_default, write_per_user
 from redteam.scenario import ComponentSpec, Scenario
-from redteam.seeding import numpy_rng
 from redteam.stages.base import Stage
 from redteam.stages.context import RunContext
 from redteam.stages.setup import build_stages, load_context, run_attack
@@ -143,13 +142,14 @@ def finish(scenario: Scenario, results: dict[str, Any], events: EventLog, *, out
 
 
 def aggregate_rows(rows: RowTable, sc: Scenario) -> list[dict[str, Any]]:
-    paired = paired_against_reference(rows, rng=numpy_rng(sc.seed, "bootstrap", "paired"),
-                                      n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence)
+    attack_refs = {spec.label(): str(spec.options["vs"]) for spec in sc.attacks if spec.options.get("vs") is not None}
+    paired = paired_rows(rows, attack_refs=attack_refs, seed=sc.seed, n_resamples=sc.eval.bootstrap,
+                         confidence=sc.eval.confidence)
     return [{
         "dataset": row.dataset, "victim": row.victim, "attack": row.attack, "defense": row.defense,
         "metrics": row.aggregate(seed=sc.seed, n_resamples=sc.eval.bootstrap, confidence=sc.eval.confidence),
         "info": row.info,
-        **({"paired": paired[row.key]} if row.key in paired else {}),
+        **paired.get(row.key, {}),
     } for row in rows]
 
 

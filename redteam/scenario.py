@@ -283,7 +283,8 @@ def check_components(scenario: Scenario) -> None:
 
     A component may also check its parameters against the rest of the scenario (a poisoning
     attack that uses another attack's surrogate) with a ``check_scenario`` class method. Two
-    attacks may not share a label: their results would land in one row.
+    attacks may not share a label: their results would land in one row. An attack's ``vs`` names
+    the attack row it is paired with (an ablation against its full method).
     """
     for section, kind in SECTION_KIND.items():
         for i, spec in enumerate(getattr(scenario, section)):
@@ -305,6 +306,12 @@ def check_components(scenario: Scenario) -> None:
             raise ConfigError(f"attacks[{i}].label: '{spec.label()}' is already the label of attacks[{seen[spec.label()]}]; "
                               "give each attack its own label")
         seen[spec.label()] = i
+    for i, spec in enumerate(scenario.attacks):
+        vs = spec.options.get("vs")
+        if vs is not None and (vs == spec.label() or vs not in seen):
+            others = [label for label in seen if label != spec.label()]
+            raise ConfigError(f"attacks[{i}].vs: '{vs}' is not another attack's label{did_you_mean(str(vs), others)}; "
+                              f"known: {', '.join(others) or 'none'}")
 
 
 def check_families(scenario: Scenario) -> None:
@@ -375,7 +382,7 @@ def defends(spec: ComponentSpec, attack_seed: int) -> bool:
     return chosen is None or attack_seed in chosen
 
 
-RUNNER_KEYS: dict[str, set[str]] = {"defenses": {"label", "attacker_seeds"}}
+RUNNER_KEYS: dict[str, set[str]] = {"defenses": {"label", "attacker_seeds"}, "attacks": {"label", "vs"}}
 
 
 def component_params(kind: Kind, spec: ComponentSpec, *, where: str) -> Any:

@@ -73,6 +73,8 @@ def run_epochs(
     score_key: str = "score",
     eval_every: int = 1,
     select: Callable[[Metrics], float | None] | None = None,
+    min_epochs: int = 0,
+    smoothing: float = 0.0,
     on_epoch_start: Callable[[int], None] | None = None,
     on_epoch_end: Callable[[int, Metrics], None] | None = None,
     progress: Progress | None = None,
@@ -88,12 +90,18 @@ def run_epochs(
     the weights; otherwise ``patience`` epochs in a row without a better score stop training.
     The best weights, if any, are restored and the model is left in eval mode.
 
+    Against a flat or noisy start: training never stops before ``min_epochs``, and with
+    ``smoothing`` in (0, 1) the patience count follows an exponential moving average of the
+    ranked scores (``s = smoothing * s + (1 - smoothing) * score``) rather than the raw score, so
+    one lucky early epoch does not end training; the weights kept are still the best raw epoch's.
+
     All of it runs inside ``torch.random.fork_rng`` with the default generator seeded by
     ``dropout_seed``: the caller's global random state is untouched.
     """
     ranks = select if select is not None else (lambda metrics: metrics.get(score_key))
     result = LoopResult()
     best_score, best_state, stale = float("-inf"), None, 0
+    smoothed, best_smoothed = None, float("-inf")
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(dropout_seed)
@@ -113,12 +121,16 @@ def run_epochs(
             if score is None:
                 continue
             if score > best_score:
-                best_score, stale = score, 0
+                best_score = score
                 best_state = copy.deepcopy(model.state_dict())
                 result.best_epoch, result.best_score, result.best_metrics = epoch, score, metrics
+            smoothed = score if smoothed is None else smoothing * smoothed + (1 - smoothing) * score
+            trend = smoothed if smoothing > 0 else score
+            if trend > best_smoothed:
+                best_smoothed, stale = trend, 0
             else:
                 stale += 1
-                if stale >= patience:
+                if stale >= patience and epoch >= min_epochs:
                     break
     if best_state is not None:
         model.load_state_dict(best_state)

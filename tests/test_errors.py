@@ -206,6 +206,13 @@ def test_unsafe_names_are_refused(change, where, value) -> None:
     assert f"{where}: {value!r} {RULE}" in scenario_error(**change)
 
 
+def test_an_ablation_must_name_another_attack_with_vs() -> None:
+    attacks = [{"name": "extraction.random", "label": "full"}, {"name": "extraction.random", "label": "half", "vs": "ful"}]
+    assert "attacks[1].vs: 'ful' is not another attack's label (did you mean 'full'?)" in scenario_error(attacks=attacks)
+    attacks[1]["vs"] = "half"
+    assert "attacks[1].vs: 'half' is not another attack's label" in scenario_error(attacks=attacks)
+
+
 def test_safe_names_pass() -> None:
     from redteam.scenario import build_scenario
 

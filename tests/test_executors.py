@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from results_json import results_of, without_timings
 
 TINY = {
     "name": "units-tiny",
@@ -91,33 +92,19 @@ def two_node_cluster():
         cluster.shutdown()
 
 
-def _results(out: Path) -> dict:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return json.loads((run_dir / "results.json").read_text())
-
-
-def _without_timings(value):
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items()
-                if "second" not in k and "cached" not in k and k not in ("timings", "environment", "runtime")}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_path: Path, two_node_cluster) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
     assert run_cli("run", path, "-q", "--out", tmp_path / "serial").code == 0
-    serial = _results(tmp_path / "serial")
+    serial = results_of(tmp_path / "serial")
     shutil.rmtree(tmp_path / "cache")  # the Ray run trains its own victim
 
     assert run_cli("run", path, "-q", "--executor", "ray", "--address", two_node_cluster,
                    "--out", tmp_path / "ray").code == 0
-    on_ray = _results(tmp_path / "ray")
+    on_ray = results_of(tmp_path / "ray")
     assert on_ray["fingerprint"] == serial["fingerprint"]
     assert [(r["attack"], r["defense"]) for r in on_ray["rows"]] == [(r["attack"], r["defense"]) for r in serial["rows"]]
-    assert _without_timings(on_ray) == _without_timings(serial)
+    assert without_timings(on_ray) == without_timings(serial)
     units = on_ray["timings"]["units"]
     assert len(units) == 9 and len({u["node"] for u in units.values()}) == 2  # both nodes ran units
 
@@ -130,4 +117,4 @@ def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_pat
     planned = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()
                if '"units_planned"' in line]
     assert planned[0]["submitted"] == 1 and planned[0]["resumed"] == 8
-    assert _without_timings(_results(tmp_path / "rerun")) == _without_timings(serial)
+    assert without_timings(results_of(tmp_path / "rerun")) == without_timings(serial)

@@ -1,10 +1,12 @@
-"""Defended rows against their undefended twins, paired over users, and the defense table."""
+"""Defended rows against their undefended twins, ablations against their full attack, paired over
+users (and seeds), and the tables that read them."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from redteam.paired import paired_against_reference
+from redteam.paired import paired_rows
+from redteam.reports.defense_effects import ablation_effects
 from redteam.reports.defense_effects import defense_effects
 from redteam.results import RowTable
 
@@ -27,15 +29,52 @@ def test_the_paired_change_is_the_mean_per_user_difference() -> None:
         ("steal", "noise"): {"agreement@10": [[0.3, 0.6, 0.7, 0.4], [0.3, 0.6, 0.5, 0.4]], "queries": [100.0, 100.0]},
         ("other", "noise"): {"agreement@10": [[0.1, 0.1, 0.1, 0.1]]},  # no undefended twin: not paired
     })
-    exact = paired_against_reference(rows, rng=np.random.default_rng(0), n_resamples=0, confidence=0.95)
+    exact = {k: v["paired"] for k, v in paired_rows(rows, seed=0, n_resamples=0, confidence=0.95).items()}
     assert set(exact) == {("shop", "sasrec", "none", "noise"), ("shop", "sasrec", "steal", "noise")}
     # by hand: (-0.1 + 0 + 0.1 - 0.3) / 4 = -0.075; seed means 0.5,0.8,0.6,0.5 vs 0.3,0.6,0.6,0.4 -> -0.125
     assert np.isclose(exact[("shop", "sasrec", "none", "noise")]["metrics"]["ndcg@10"]["diff"], -0.075)
     steal = exact[("shop", "sasrec", "steal", "noise")]["metrics"]
     assert np.isclose(steal["agreement@10"]["diff"], -0.125) and "queries" not in steal
-    boot = paired_against_reference(rows, rng=np.random.default_rng(0), n_resamples=2000, confidence=0.95)
-    ci = boot[("shop", "sasrec", "steal", "noise")]["metrics"]["agreement@10"]
+    boot = paired_rows(rows, seed=0, n_resamples=2000, confidence=0.95)
+    ci = boot[("shop", "sasrec", "steal", "noise")]["paired"]["metrics"]["agreement@10"]
     assert ci["ci_low"] <= -0.125 <= ci["ci_high"] < 0  # every user lost agreement or kept it
+
+
+def test_two_seeds_widen_the_paired_interval_by_the_seed_variance() -> None:
+    """The same per-user differences, once repeated identically over two seeds and once with a
+    seed that flips the effect: the second interval must reach the flipped seed's side."""
+    base = [0.6, 0.8, 0.7, 0.5, 0.6, 0.7, 0.8, 0.6]
+    steady = table_of({("steal", "none"): {"agreement@10": [base, base]},
+                       ("steal", "noise"): {"agreement@10": [[v - 0.1 for v in base]] * 2}})
+    shaky = table_of({("steal", "none"): {"agreement@10": [base, base]},
+                      ("steal", "noise"): {"agreement@10": [[v - 0.3 for v in base], [v + 0.1 for v in base]]}})
+    key = ("shop", "sasrec", "steal", "noise")
+    a = paired_rows(steady, seed=0, n_resamples=2000, confidence=0.95)[key]["paired"]["metrics"]["agreement@10"]
+    b = paired_rows(shaky, seed=0, n_resamples=2000, confidence=0.95)[key]["paired"]["metrics"]["agreement@10"]
+    assert np.isclose(a["diff"], -0.1) and np.isclose(b["diff"], -0.1)
+    assert np.isclose(a["ci_low"], -0.1) and np.isclose(a["ci_high"], -0.1)  # no user or seed noise
+    assert b["ci_low"] <= -0.3 + 1e-9 and b["ci_high"] >= 0.1 - 1e-9  # a resample of one seed twice
+
+
+def test_an_ablation_is_paired_with_the_attack_its_vs_names_and_is_listed() -> None:
+    rows = table_of({
+        ("fewshot", "none"): {"agreement@10": [[0.5, 0.6, 0.7, 0.8]]},
+        ("no-sampler", "none"): {"agreement@10": [[0.4, 0.6, 0.6, 0.8]]},
+    })
+    out = paired_rows(rows, attack_refs={"no-sampler": "fewshot"}, seed=0, n_resamples=500, confidence=0.95)
+    pair = out[("shop", "sasrec", "no-sampler", "none")]["paired_attack"]
+    assert pair["vs"] == "fewshot" and np.isclose(pair["metrics"]["agreement@10"]["diff"], -0.05)
+    adding = table_of({("fewshot", "none"): {"agreement@10": [[0.5, 0.6, 0.7, 0.8]]},
+                       ("no-sampler", "none"): {"agreement@10": [[0.4, 0.6, 0.6, 0.8]]},
+                       ("other", "none"): {"agreement@10": [[0.1, 0.2, 0.3, 0.4]]}})
+    again = paired_rows(adding, attack_refs={"no-sampler": "fewshot"}, seed=0, n_resamples=500, confidence=0.95)
+    assert again[("shop", "sasrec", "no-sampler", "none")] == out[("shop", "sasrec", "no-sampler", "none")]  # per-row draws
+    results = {"attack_success": {"extraction": "agreement@10"}, "rows": [
+        {"victim": "sasrec", "attack": "no-sampler", "defense": "none", "info": {"family": "extraction"},
+         "metrics": {"agreement@10": {"value": 0.6}}, **out[("shop", "sasrec", "no-sampler", "none")]}]}
+    head, table = ablation_effects(results)
+    assert head[:3] == ["victim", "attack", "vs"] and table[0][1:3] == ["no-sampler", "fewshot"]
+    assert table[0][-1].startswith("-0.050 [")
 
 
 def test_the_defense_table_reads_the_paired_changes() -> None:

@@ -131,6 +131,7 @@ class NeuralVictim:
     alias: ClassVar[str]
     Params: ClassVar[type[NeuralParams]] = NeuralParams
     reads_event_times: ClassVar[bool] = False  # whether fit() and score() use event times (HSTU's time bias)
+    batch_by_exact_length: ClassVar[bool] = False  # score() groups histories by length, not by width bucket
 
     def __init__(self, params: NeuralParams | None = None, **overrides: Any) -> None:
         given = params.model_dump() if params is not None else {}
@@ -171,23 +172,29 @@ class NeuralVictim:
         """[B, n_items + 1] scores after each history; column 0 (padding) is -inf.
 
         ``times`` (one array per history, or None) reaches a model that reads event times; the
-        others ignore it. The black-box API never passes it: queries carry item ids only."""
+        others ignore it. The black-box API never passes it: queries carry item ids only.
+        A history's scores do not depend on the other histories of the call (bit for bit, see
+        :mod:`redteam.batch_invariance`): the answer memo, the HTTP batch size and the last
+        partial batch cannot change an answer."""
+        from redteam.batch_invariance import filled, invariant_batches
+
         if self.model is None:
             raise RuntimeError(f"{self.alias}: score() before fit() or load()")
         was_training = self.model.training
         self.model.eval()
-        chunks = []
-        for start in range(0, len(histories), self.score_batch_size):
-            part = histories[start : start + self.score_batch_size]
-            seqs = left_pad(part, self.params.max_len)
+        out = torch.empty(len(histories), self.n_items + 1)
+        lengths = [min(len(h), self.params.max_len) for h in histories]
+        for width, rows, n_run in invariant_batches(lengths, cap=self.params.max_len, batch_size=self.score_batch_size,
+                                                  exact=self.batch_by_exact_length):
+            run = filled(rows, n_run)
+            part = [histories[i] for i in run]
+            seqs = left_pad(part, self.params.max_len, width=width)
             when = {}
             if times is not None and self.reads_event_times:
-                when["times"] = left_pad_times(times[start : start + self.score_batch_size], part, self.params.max_len)
-            chunks.append(self.model.logits(self.model.final_hidden(seqs, **when)))
+                when["times"] = left_pad_times([times[i] for i in run], part, self.params.max_len, width=width)
+            out[torch.from_numpy(rows)] = self.model.logits(self.model.final_hidden(seqs, **when))[: rows.size]
         self.model.train(was_training)
-        if not chunks:
-            return torch.empty(0, self.n_items + 1)
-        return torch.cat(chunks)
+        return out
 
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 
-def left_pad(histories: Sequence[Sequence[int] | np.ndarray], max_len: int) -> torch.Tensor:
-    """[B, L] int64, L = longest kept history; each row right-aligned, zeros before it."""
+def left_pad(histories: Sequence[Sequence[int] | np.ndarray], max_len: int, *, width: int | None = None) -> torch.Tensor:
+    """[B, L] int64, L = ``width`` or the longest kept history; each row right-aligned, zeros before it."""
     kept = [np.asarray(h, dtype=np.int64)[-max_len:] for h in histories]
-    width = max(1, max((len(h) for h in kept), default=1))
+    width = width or max(1, max((len(h) for h in kept), default=1))
     out = np.zeros((len(kept), width), dtype=np.int64)
     for row, h in enumerate(kept):
         if len(h):
@@ -20,10 +20,10 @@ def left_pad(histories: Sequence[Sequence[int] | np.ndarray], max_len: int) -> t
 
 
 def left_pad_times(times: Sequence[np.ndarray | None], histories: Sequence[Sequence[int] | np.ndarray],
-                   max_len: int) -> torch.Tensor:
+                   max_len: int, *, width: int | None = None) -> torch.Tensor:
     """[B, L] float64 event times laid out like :func:`left_pad` of ``histories``; NaN for padding
     and for a history whose times are None. Each times array must match its history's length."""
-    width = max(1, max((min(len(h), max_len) for h in histories), default=1))
+    width = width or max(1, max((min(len(h), max_len) for h in histories), default=1))
     out = np.full((len(histories), width), np.nan)
     for row, (h, t) in enumerate(zip(histories, times, strict=True)):
         if t is None:

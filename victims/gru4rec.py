@@ -46,6 +46,7 @@ class GRU4Rec(NeuralVictim):
 
     alias = "gru4rec"
     Params = GRU4RecParams
+    batch_by_exact_length = True  # packed GRU: rows of other lengths change the per-step batch
 
     def build(self, n_items: int) -> SequentialModel:
         return GRU4RecModel(n_items, self.params)

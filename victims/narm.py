@@ -49,6 +49,7 @@ class NARM(NeuralVictim):
 
     alias = "narm"
     Params = NARMParams
+    batch_by_exact_length = True  # packed GRU: rows of other lengths change the per-step batch
 
     def build(self, n_items: int) -> SequentialModel:
         return NARMModel(n_items, self.params)

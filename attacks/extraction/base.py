@@ -34,6 +34,9 @@ class ExtractionParams(Params):
     surrogate_params: dict[str, Any] = Field(default_factory=dict, description="surrogate hyper-parameters (victim Params keys)")
     distill_epochs: Epochs = Field(30, ge=1, description="maximum distillation epochs")
     distill_patience: int = Field(5, ge=1, description="epochs without held-out agreement gain before stopping")
+    distill_min_epochs: int = Field(10, ge=0, description="distillation never stops before this epoch (a flat start is not convergence)")
+    distill_smoothing: float = Field(0.5, ge=0, lt=1, description="patience follows a moving average of the held-out agreement "
+                                     "with this weight on the past (0: the raw score)")
     distill_batch: int = Field(800, ge=1, description="prefixes (queries) per distillation batch")
     lr: float = Field(5e-3, gt=0, description="surrogate AdamW learning rate")
     margin: float = Field(0.5, gt=0, description="hinge margin of the ranking losses")
@@ -63,7 +66,8 @@ class ExtractionAttack(Attack):
     def distill_settings(self) -> DistillSettings:
         p = self.params
         return DistillSettings(epochs=p.distill_epochs, patience=p.distill_patience, batch_positions=p.distill_batch,
-                               lr=p.lr, margin=p.margin, holdout=p.holdout)
+                               lr=p.lr, margin=p.margin, holdout=p.holdout, min_epochs=p.distill_min_epochs,
+                               smoothing=p.distill_smoothing)
 
     def query_allowance(self, knowledge: Knowledge) -> int:
         remaining = knowledge.api.remaining

@@ -19,7 +19,6 @@ from attacks.extraction.transcript import Transcript
 from redteam.seeding import derive_seed
 from redteam.trainer_loop import gradient_step, run_epochs
 from victims.base import NeuralVictim, SequentialModel
-from victims.batching import left_pad
 
 HOLDOUT_POSITIONS = 4000
 FULL_SCORING_RATIO = 16  # score the whole catalog when it is at most this many times a list
@@ -37,6 +36,8 @@ class DistillSettings:
     repair_weight: float = 1.0
     ce_weight: float = 0.0
     holdout: float = 0.1
+    min_epochs: int = 0
+    smoothing: float = 0.0
 
 
 @dataclass
@@ -174,6 +175,8 @@ def distill(
         model,
         epochs=settings.epochs,
         patience=settings.patience,
+        min_epochs=settings.min_epochs,
+        smoothing=settings.smoothing,
         dropout_seed=derive_seed(seed, "distill", "dropout"),
         run_epoch=run_epoch,
         evaluate=(lambda: holdout_agreement(surrogate, held, np.random.default_rng(0))) if len(held) else None,

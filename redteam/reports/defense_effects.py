@@ -3,7 +3,9 @@
 One row per (victim, defense): the change in clean HR/NDCG@K for real users served through the
 defense, then for every attack its success metric under the defense and the change against the
 undefended row, each with the paired bootstrap interval recorded in ``results.json``
-(``rows[].paired``, see :mod:`redteam.paired`). Shared by the terminal, Markdown and HTML reports.
+(``rows[].paired``, see :mod:`redteam.paired`). The ablation table does the same for attack
+rows paired with another attack (``vs``, ``rows[].paired_attack``). Shared by the terminal,
+Markdown and HTML reports.
 """
 
 from __future__ import annotations
@@ -66,9 +68,27 @@ def declared_cost_text(clean: dict[str, Any] | None) -> str:
     return f"; benign queries refused {metrics['benign_queries_refused']['value']:.1%}"
 
 
-def change_text(row: dict[str, Any] | None, metric: str) -> str:
+def ablation_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) as text: each attack row with ``vs`` against the attack it names, on its
+    success metric, paired over the same users and randomness; no rows when none is paired."""
+    rows = [r for r in results.get("rows", []) if r.get("paired_attack")]
+    families = attack_families(results)
+    table = []
+    for row in rows:
+        metric = success_metric(row, row_family(row, families))
+        if not metric or metric not in row["paired_attack"]["metrics"]:
+            continue
+        value = row["metrics"].get(metric, {}).get("value")
+        table.append([row["victim"], row["attack"], row["paired_attack"]["vs"], row["defense"], short_name(metric),
+                      "-" if value is None else f"{value:.3f}", change_text(row, metric, field="paired_attack")])
+    if not table:
+        return [], []
+    return ["victim", "attack", "vs", "defense", "metric", "value", "change [CI]"], table
+
+
+def change_text(row: dict[str, Any] | None, metric: str, *, field: str = "paired") -> str:
     """``+0.012 [-0.003, +0.027]``: the paired change and its interval, or ``-``."""
-    paired = (row or {}).get("paired", {}).get("metrics", {}).get(metric)
+    paired = (row or {}).get(field, {}).get("metrics", {}).get(metric)
     if paired is None:
         return "-"
     return f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.reports.defense_effects import defense_effects
+from redteam.reports.defense_effects import ablation_effects, defense_effects
 from redteam.reports.summary import (
-    gate_counts, gate_where, key_columns, metric_columns, protocol_items, short_name, value_text, verdict,
+    gate_counts, gate_where, key_columns, metric_columns, protocol_items, row_warnings, short_name, value_text, verdict,
 )
 
 SHORT_PROTOCOL = ("data", "candidates", "K", "test users", "seeds", "confidence intervals")
@@ -38,10 +38,18 @@ def render_markdown(results: dict[str, Any]) -> str:
                 for r in rows]
         out += table(keys + [short_name(m) for m in metrics], body, right=set(range(len(keys), len(keys) + len(metrics))))
         out.append("")
+    warnings = row_warnings(results)
+    if warnings:
+        out += ["**Warnings**", "", *(f"- ⚠️ {_cell(text)}" for text in warnings), ""]
     effect_head, effect_rows = defense_effects(results)
     if effect_rows:
         out += ["**Defenses against none** (paired change over the same users)", ""]
         out += table(effect_head, effect_rows, right=set(range(2, len(effect_head))))
+        out.append("")
+    ablation_head, ablation_rows = ablation_effects(results)
+    if ablation_rows:
+        out += ["**Attack ablations** (paired change against the row named by `vs`: same users, same attacker draws)", ""]
+        out += table(ablation_head, ablation_rows, right={5, 6})
         out.append("")
     gates = results.get("gates") or []
     if gates:

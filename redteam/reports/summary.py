@@ -24,7 +24,7 @@ def short_name(metric: str) -> str:
 
 def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs of the evaluation protocol: data, split, K, candidates, seeds, versions."""
-    p, ds, env = results.get("protocol", {}), results.get("dataset", {}), results.get("environment", {})
+    p, ds = results.get("protocol", {}), results.get("dataset", {})
     sc = results.get("scenario", {})
     if p.get("family") == "sts":
         return _sts_items(results) + _run_items(results)
@@ -118,6 +118,13 @@ def value_text(m: dict[str, Any] | None, metric: str = "", *, ci: bool = True, d
     if not ci or low is None or high is None or low == high:
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def row_warnings(results: dict[str, Any]) -> list[str]:
+    """``victim / attack / defense: text`` for every warning a stage put on a row (a stolen
+    surrogate below the popularity ranking, ...)."""
+    return [f"{row['victim']} / {row['attack']} / {row['defense']}: {text}"
+            for row in results.get("rows", []) for text in (row.get("info") or {}).get("warnings", [])]
 
 
 def gate_where(g: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redteam.reports.summary import COUNTS, evaluation_notes, metric_columns, protocol_items, short_name
+from redteam.reports.summary import COUNTS, evaluation_notes, metric_columns, protocol_items, row_warnings, short_name
 
 __all__ = ["format_metric", "render", "render_curves", "render_gcg_losses"]
 
@@ -76,6 +76,10 @@ def _render_rows(results: dict[str, Any], console: Any) -> None:
                 cells.append(_fit_summary(row["info"].get("fit", [])))
             table.add_row(*cells)
     console.print(table)
+    for text in row_warnings(results):
+        from rich.markup import escape
+
+        console.print(f"[yellow]warning[/] {escape(text)}")
     render_defense_effects(results, console)
     if results.get("curves"):
         render_curves(results["curves"], console)
@@ -121,19 +125,21 @@ def _long_table(results: dict[str, Any], keys: list[str], metrics: list[str], *,
 def render_defense_effects(results: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
-    from redteam.reports.defense_effects import defense_effects
+    from redteam.reports.defense_effects import ablation_effects, defense_effects
 
-    head, rows = defense_effects(results)
-    if not rows:
-        return
     confidence = results["scenario"]["eval"]["confidence"]
-    table = Table(title=f"defenses against none: paired change over the same users, {confidence:.0%} CI",
-                  show_lines=True)
-    for i, col in enumerate(head):
-        table.add_column(col, justify="right" if i >= 2 else "left")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    for title, (head, rows), first_number in (
+            (f"defenses against none: paired change over the same users, {confidence:.0%} CI", defense_effects(results), 2),
+            (f"attack ablations: paired change against the row named by vs (same users and attacker draws), "
+             f"{confidence:.0%} CI", ablation_effects(results), 5)):
+        if not rows:
+            continue
+        table = Table(title=title, show_lines=True)
+        for i, col in enumerate(head):
+            table.add_column(col, justify="right" if i >= first_number else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 def render_curves(curves: list[dict[str, Any]], console: Any) -> None:

@@ -88,13 +88,17 @@ class RunContext:
                   **extra: Any) -> Knowledge:
         """What the scenario's threat model grants one attack: the API handle, read-only copies of
         the few-shot users' training sequences, item text and (for a stage that offers it,
-        ``popularity=True``) item popularity when the scenario grants them, and ``extra``."""
+        ``popularity=True``) item popularity when the scenario grants them, and ``extra``.
+
+        The attacker's seed comes from the run seed and the attacker seed only, never from the
+        attack's name or label (common random numbers): two rows that differ in one switch draw
+        the same randomness, so their difference is the switch's."""
         sc, dataset = self.scenario, self.dataset
         few_shot = tuple(_read_only(self.split.train[u]) for u in self.few_shot_users)
         if popularity and sc.attacker.item_popularity:
             extra["item_popularity"] = _read_only(dataset.item_popularity(self.split.train))
         return Knowledge(
-            api=api, n_items=dataset.n_items, seed=derive_seed(attack_seed, "attack", attack_label), few_shot=few_shot,
+            api=api, n_items=dataset.n_items, seed=derive_seed(target.seed, "attack", attack_seed), few_shot=few_shot,
             victim_architecture=getattr(target.model, "alias", None) if sc.attacker.knows_architecture else None,
             item_text=tuple(dataset.item_text) if sc.attacker.item_text and dataset.item_text else None,
             **extra,

@@ -90,7 +90,7 @@ def fit_defended(ctx: RunContext, victim_spec: ComponentSpec, defense_spec: Comp
 
     def setup() -> TrainingSetup:
         t0 = time.perf_counter()
-        plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", label), params, oracle=oracle))
+        plan = defense.prepare(defense_inputs(ctx, train, derive_seed(seed, "defense", defense_spec.name), params, oracle=oracle))
         prepare_seconds = time.perf_counter() - t0
 
         def finish(info: dict[str, Any]) -> None:

@@ -57,6 +57,20 @@ def surrogate_agreement(score_fn: Any, histories: list[np.ndarray], victim_top: 
     return {k: np.concatenate(p) if p else np.zeros(0) for k, p in parts.items()}
 
 
+def warn_below_popularity(ctx: Any, row: Any, quality: dict[str, np.ndarray], popularity: dict[str, float], *,
+                          seed: int, attack_seed: int) -> None:
+    """A warning on the row (and in the event log) when the stolen surrogate ranks the test users'
+    next items worse than training popularity does: distillation collapsed or never started."""
+    k = ctx.scenario.eval.k[0]
+    metric = f"ndcg@{k}"
+    mine, floor = float(quality[metric].mean()), popularity[metric]
+    if mine < floor:
+        text = (f"seed {seed}, attacker seed {attack_seed}: the surrogate's test {metric.upper()} {mine:.4f} is below "
+                f"the popularity ranking's {floor:.4f}")
+        row.info.setdefault("warnings", []).append(text)
+        ctx.events.emit("warning", victim=row.victim, attack=row.attack, defense=row.defense, text=text)
+
+
 def served_top_lists(recommender: Any, histories: list[np.ndarray], k: int, *, exclude_history: bool) -> np.ndarray:
     """The recommender's top-k lists: a full ranking when it can score the catalog, else its answers."""
     score_fn = full_scorer(recommender)
@@ -79,6 +93,21 @@ class ExtractionStage(Stage):
         self._served_clean: set[tuple[str, int, str]] = set()
         self._calibrated: dict[tuple[str, int, str], Any] = {}
         self._watermarked: dict[tuple[str, int, str], Any] = {}
+        self._popularity: dict[str, float] | None = None
+
+    def popularity_baseline(self) -> dict[str, float]:
+        """Mean HR/NDCG@K of ranking by training popularity on the test users: the floor a stolen
+        surrogate should clear (a surrogate below it learned less than a bestseller list)."""
+        if self._popularity is None:
+            from victims.popularity import Popularity
+
+            ctx, sc = self.ctx, self.ctx.scenario
+            popularity = Popularity()
+            popularity.fit(ctx.split.train, None, n_items=ctx.dataset.n_items, seed=0)
+            values = ranking_values(popularity.score, ctx.test_histories(), ctx.test_targets(), ks=sc.eval.k,
+                                    exclude_history=sc.eval.exclude_history)
+            self._popularity = {metric: float(v.mean()) for metric, v in values.items()}
+        return self._popularity
 
     def victim_top(self, target: Target) -> np.ndarray:
         key = (target.label, target.seed, target.variant)
@@ -97,7 +126,7 @@ class ExtractionStage(Stage):
                 continue
             defense = self.calibrated(target, defense_spec)
             if defense is not None:
-                self.score_served(target, defense_spec.label(), defense)
+                self.score_served(target, defense_spec, defense)
             self.steal(target, spec, attack_seed, defense_spec, defense)
 
     def calibrated(self, target: Target, defense_spec: ComponentSpec) -> Any:
@@ -112,7 +141,7 @@ class ExtractionStage(Stage):
                     summary = defense.calibrate(
                         target.recommender, self.ctx.test_histories(),
                         self.ctx.dataset.item_popularity(self.ctx.split.train), k=sc.api.topk,
-                        rng=numpy_rng(target.seed, "stream-detector", defense_spec.label()))
+                        rng=numpy_rng(target.seed, "stream-detector", defense_spec.name))
                 row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=defense_spec.label())
                 row.info["serving_calibration"] = {str(n): v for n, v in summary.items()}
                 for metric, value in defense.row_metrics(summary).items():
@@ -127,14 +156,15 @@ class ExtractionStage(Stage):
             self._watermarked[key] = watermark_victim(self.ctx, target, defense_spec)
         return self._watermarked[key]
 
-    def score_served(self, target: Target, dlabel: str, defense: Any) -> None:
+    def score_served(self, target: Target, defense_spec: ComponentSpec, defense: Any) -> None:
         """Clean accuracy of the defended service for real users (once per victim, seed and defense)."""
+        dlabel = defense_spec.label()
         key = (target.label, target.seed, dlabel)
         if key in self._served_clean:
             return
         self._served_clean.add(key)
         sc = self.ctx.scenario
-        served = defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", dlabel, "real-users"))
+        served = defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", defense_spec.name, "real-users"))
         values = recommender_ranking_values(served, self.ctx.test_histories(),
                                             self.ctx.test_targets(), ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
         row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=dlabel)
@@ -212,6 +242,7 @@ class ExtractionStage(Stage):
                                  exclude_history=sc.eval.exclude_history)
         for metric, values in quality.items():
             row.add(metric, values)
+        warn_below_popularity(ctx, row, quality, self.popularity_baseline(), seed=target.seed, attack_seed=attack_seed)
         row.add("queries", float(answered))
         if watched is not None:
             row.add("detector_auc", watched["detector_auc"])

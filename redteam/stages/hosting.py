@@ -32,44 +32,54 @@ def is_remote(target: Target) -> bool:
 @contextmanager
 def attack_recommender(ctx: RunContext, target: Target, defense_spec: ComponentSpec, defense: Any | None, *,
                        attack_label: str, attack_seed: int) -> Iterator[Any]:
-    """The recommender one attack (with one attacker seed) queries, for as long as it queries."""
-    dlabel = defense_spec.label()
-    seed_path = [dlabel, attack_label, attack_seed]
+    """The recommender one attack (with one attacker seed) queries, for as long as it queries.
+
+    A serving defense draws from the run seed, its own name and the attacker seed, never from
+    the row labels: two rows that differ in one switch meet the same defense draws (common
+    random numbers). The transcript folder is per row."""
+    folder_path = [defense_spec.label(), attack_label, attack_seed]
+    draws = serving_draws(defense_spec, attack_seed)
     if is_remote(target):
-        folder = transcript_dir(ctx, target, *seed_path)
+        folder = transcript_dir(ctx, target, *folder_path)
         with target.remote.recommender(journal=folder / "journal.sqlite", seed=attack_seed) as remote:
             yield (remote if defense is None  # a serving defense is then a proxy in front of the remote service
-                   else defense.wrap(remote, numpy_rng(target.seed, "serving-defense", *seed_path)))
+                   else defense.wrap(remote, numpy_rng(target.seed, "serving-defense", *draws)))
     elif ctx.scenario.api.transport == "inprocess":
         yield (target.recommender if defense is None
-               else defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", *seed_path)))
+               else defense.wrap(target.recommender, numpy_rng(target.seed, "serving-defense", *draws)))
     else:
-        with served_over_http(ctx, target, [] if defense is None else [defense_spec], seed_path) as remote:
+        with served_over_http(ctx, target, [] if defense is None else [defense_spec], folder_path, draws) as remote:
             yield remote
 
 
 @contextmanager
 def served_over_http(ctx: RunContext, target: Target, defenses: list[ComponentSpec],
-                     seed_path: list[str | int]) -> Iterator[Any]:
-    """``redteam serve`` for this victim in a child process, and a client for it."""
+                     folder_path: list[str | int], draws: list[str | int]) -> Iterator[Any]:
+    """``redteam serve`` for this victim in a child process, and a client for it; transcripts go
+    under ``folder_path``, the defenses draw from ``draws`` (see :func:`serving_draws`)."""
     from redteam.serving.http_client import HttpRecommender, HttpSettings
     from redteam.serving.launcher import ServerProcess
     from redteam.serving.serve_settings import ServeSettings
 
     api = ctx.scenario.api
-    folder = transcript_dir(ctx, target, *seed_path)
+    folder = transcript_dir(ctx, target, *folder_path)
     settings = ServeSettings(port=0, topk=api.topk, expose_scores=api.expose_scores, exclude_history=api.exclude_history,
                              batch_size=api.batch_size, budget=api.budget, max_batch=api.http_batch_size,
-                             ledger=folder / "ledger.sqlite", seed=target.seed, seed_path=seed_path, defenses=defenses)
+                             ledger=folder / "ledger.sqlite", seed=target.seed, seed_path=draws, defenses=defenses)
     with ServerProcess(saved_model(ctx, target), settings, threads=ctx.scenario.runtime.threads) as server:
         client = HttpSettings(url=f"{server.url}/v1/recommend", headers={"Authorization": f"Bearer {server.key}"},
                               n_items=ctx.dataset.n_items, max_k=api.topk, batch_size=api.http_batch_size,
                               concurrency=1, scores_path="$.scores" if api.expose_scores else None)
         # the server's port changes from run to run: the journal is keyed by what it serves instead
         same_answers = json.dumps(settings.model_dump(mode="json", exclude={"ledger", "port"}), sort_keys=True)
-        with HttpRecommender(client, journal=folder / "journal.sqlite", seed=int(seed_path[-1]),
+        with HttpRecommender(client, journal=folder / "journal.sqlite", seed=int(folder_path[-1]),
                              journal_fingerprint=same_answers) as remote:
             yield remote
+
+
+def serving_draws(defense_spec: ComponentSpec, attack_seed: int) -> list[str | int]:
+    """The names after the run seed that key a serving defense's random draws for one attacker seed."""
+    return [defense_spec.name, attack_seed]
 
 
 def saved_model(ctx: RunContext, target: Target) -> Path:
