@@ -80,23 +80,41 @@ class ReportFormat(str, Enum):
     json = "json"
     junit = "junit"
     md = "md"
+    figures = "figures"
 
 
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory (or its results.json)")],
-    format_: Annotated[ReportFormat, typer.Option("--format", "-f", help="terminal (rich tables), html, json, junit or md")] = ReportFormat.terminal,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file instead of stdout")] = None,
+    format_: Annotated[ReportFormat, typer.Option(
+        "--format", "-f", help="terminal (rich tables), html, json, junit, md or figures (PNG and PDF per plot)")] = ReportFormat.terminal,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="write to this file instead of stdout (figures: this folder instead of RUN_DIR/figures)")] = None,
 ) -> None:
     """Render a finished run's results.json: html (one self-contained page with plots), json,
-    junit (one test case per gate), md (a pull-request comment) or the terminal report."""
+    junit (one test case per gate), md (a pull-request comment), figures (each plot of the html
+    page as RUN_DIR/figures/<plot>.png and .pdf) or the terminal report."""
     from redteam.errors import ConfigError, DataError
+    from redteam.reports import FIGURES_DIR, write_figures
     from redteam.reports import render as render_format
     from redteam.reports.run_dir import load_results, results_file
 
     results = load_results(run_dir)
     source = results_file(run_dir)
     try:
+        if format_ is ReportFormat.figures:
+            folder = output if output is not None else source.parent / FIGURES_DIR
+            try:
+                written = write_figures(results, folder)
+            except OSError as exc:
+                where = f"--output {folder}" if output is not None else str(folder)
+                raise ConfigError(f"{where}: cannot write ({exc.strerror or exc})") from None
+            if written:
+                sys.stderr.write(f"wrote {len(written) // 2} plots (PNG and PDF) to {folder}\n")
+            else:
+                sys.stderr.write(f"no plots: {source} has no attack rows, budget curves or detector results; "
+                                 "nothing written\n")
+            return
         if format_ is ReportFormat.terminal:
             if output is not None:
                 raise ConfigError("--output: the terminal report goes to stdout; pick --format html, json, junit or md")

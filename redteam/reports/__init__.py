@@ -2,18 +2,21 @@
 
 ``render(results, fmt)`` gives one format as text; ``write_reports`` writes the formats a
 scenario's ``output.formats`` asks for into its run directory (``results.json`` itself is always
-written by the runner). ``redteam report RUN_DIR --format F`` renders any of them later.
+written by the runner). ``redteam report RUN_DIR --format F`` renders any of them later, and
+``--format figures`` writes each plot of the HTML report as PNG and PDF (``write_figures``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 FORMATS = ("json", "html", "junit", "md")
 FILENAMES = {"json": "results.json", "html": "report.html", "junit": "junit.xml", "md": "report.md"}
+FIGURES_DIR = "figures"  # `redteam report RUN_DIR --format figures`: RUN_DIR/figures/<plot>.png and .pdf
 
 
 def render(results: dict[str, Any], fmt: str, *, source: str = "results.json") -> str:
@@ -50,4 +53,20 @@ def write_reports(results: dict[str, Any], run_dir: Path, formats: list[str], *,
             continue
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    return written
+
+
+def write_figures(results: dict[str, Any], folder: Path) -> list[Path]:
+    """Write every plot of the HTML report as ``folder/<key>.png`` and ``folder/<key>.pdf``; the
+    paths written (none, and no folder made, when the run has no plots)."""
+    from redteam.reports.figures import figures
+    from redteam.reports.plots import save
+
+    figs = figures(results)
+    if not figs:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fig in figs:
+        written += save(fig.draw(), folder, re.sub(r"[^\w@.+-]", "_", fig.key).lstrip("."))
     return written

@@ -11,15 +11,19 @@
 * GCG loss: ``curves`` entries with ``"metric": "gcg_loss"`` (points ``{"step", "loss"}``), one
   line per crafted strategic text sequence.
 
-Each plot is also given as a small data table (the numbers behind it).
+Each plot is also given as a small data table (the numbers behind it). A :class:`Figure` keeps
+how to draw its plot (:mod:`redteam.reports.plots`, matplotlib): ``svg`` for the HTML page,
+``draw()`` for a fresh matplotlib figure (``redteam report RUN --format figures``: PNG and PDF).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
-from redteam.reports import svg
+from redteam.reports import plots
 from redteam.reports.roles import (
     ATTACK_SUCCESS, attack_families, clean_accuracy, clean_metric, clean_reference, row_family, success_metric,
 )
@@ -32,8 +36,13 @@ class Figure:
     key: str
     title: str
     caption: str
-    svg: str
+    draw: Callable[[], Any]  # a new matplotlib Figure of the plot each call
     table: tuple[list[str], list[list[str]]] = field(default_factory=lambda: ([], []))
+
+    @cached_property
+    def svg(self) -> str:
+        """The plot as one inline ``<svg>`` element (the same results give the same bytes)."""
+        return plots.to_svg(self.draw(), key=self.key, title=self.title)
 
 
 def figures(results: dict[str, Any]) -> list[Figure]:
@@ -45,7 +54,7 @@ def gcg_figures(results: dict[str, Any]) -> list[Figure]:
     curves = [c for c in results.get("curves", []) or [] if c.get("metric") == "gcg_loss" and c.get("points")]
     if not curves:
         return []
-    series = [svg.Series(f"{c.get('attack')} on {c.get('victim')}: {str(c.get('target', ''))[:30]} (seed {c.get('seed')})",
+    series = [plots.Series(f"{c.get('attack')} on {c.get('victim')}: {str(c.get('target', ''))[:30]} (seed {c.get('seed')})",
                          [(p["step"], p["loss"]) for p in c["points"]]) for c in curves]
     table = [[s.label, f"{s.points[0][1]:.3f}", f"{s.points[-1][1]:.3f}", str(len(s.points))]
              for s in series]
@@ -54,8 +63,8 @@ def gcg_figures(results: dict[str, Any]) -> list[Figure]:
         title="GCG loss by step",
         caption=("The loss of the candidate GCG kept at each step (each step draws its own catalog order and "
                  "requests, so the curve is noisy); lower means the ranker is more likely to put the target first."),
-        svg=svg.lines(series, x_label="GCG step", y_label="loss", title="GCG loss by step",
-                      y_axis=svg.nice_axis([y for s in series for _, y in s.points], bounds=svg.NON_NEGATIVE, include_zero=True)),
+        draw=partial(plots.lines, series, x_label="GCG step", y_label="loss", title="GCG loss by step",
+                     y_bounds=plots.NON_NEGATIVE, include_zero_y=True),
         table=(["STS", "first loss", "last loss", "steps"], table),
     )]
 
@@ -77,7 +86,7 @@ def tradeoff_figures(results: dict[str, Any]) -> list[Figure]:
     families = attack_families(results)
     victims = len({r["victim"] for r in rows})
     accuracy = clean_metric(rows)
-    by_metric: dict[str, list[tuple[svg.Point, list[str]]]] = {}
+    by_metric: dict[str, list[tuple[plots.Point, list[str]]]] = {}
     for row in rows:
         if row["attack"] == "none":
             continue
@@ -88,7 +97,7 @@ def tradeoff_figures(results: dict[str, Any]) -> list[Figure]:
             continue
         y = row["metrics"][metric]
         name = _row_name(row, victims=victims)
-        point = svg.Point(x=clean["value"], x_low=clean.get("ci_low"), x_high=clean.get("ci_high"),
+        point = plots.Point(x=clean["value"], x_low=clean.get("ci_low"), x_high=clean.get("ci_high"),
                           y=y["value"], y_low=y.get("ci_low"), y_high=y.get("ci_high"), label=name, group=row["defense"])
         by_metric.setdefault(metric, []).append((point, [name, row["defense"], _ci(clean), _ci(y)]))
     out = []
@@ -103,8 +112,9 @@ def tradeoff_figures(results: dict[str, Any]) -> list[Figure]:
                      "axes. Down is better for the defender (less attack success), right is better (more clean accuracy)."
                      + (" For extraction the clean accuracy is the victim's own (with the same defense), since the row "
                         "scores the stolen surrogate." if surrogate else "")),
-            svg=svg.scatter(points, x_label=x_label, y_label=f"attack success: {metric}",
-                            title=f"{metric} vs {accuracy}", group_title="defense: "),
+            draw=partial(plots.scatter, points, x_label=x_label, y_label=f"attack success: {metric}",
+                         title=f"{metric} vs {accuracy}", group_title="defense",
+                         label_title="attack" if victims <= 1 else "victim: attack"),
             table=(["row", "defense", x_label, metric], [t for _, t in by_metric[metric]]),
         ))
     return out
@@ -128,7 +138,7 @@ def budget_figures(results: dict[str, Any]) -> list[Figure]:
     out = []
     for metric in dict.fromkeys(c["metric"] for c in curves):
         group = [c for c in curves if c["metric"] == metric]
-        series = [svg.Series(_curve_name(c, group), [(p["queries"], p[metric]) for p in c["points"] if metric in p])
+        series = [plots.Series(_curve_name(c, group), [(p["queries"], p[metric]) for p in c["points"] if metric in p])
                   for c in group]
         table = [[s.label, f"{x:,.0f}", f"{y:.4f}"] for s in series for x, y in sorted(s.points)]
         out.append(Figure(
@@ -136,8 +146,8 @@ def budget_figures(results: dict[str, Any]) -> list[Figure]:
             title=f"Extraction budget curve: {metric} by queries used",
             caption=("Each line re-distils the surrogate on prefixes of one attack's query stream: how much of the "
                      "final attack success the first queries already buy. The y-axis starts at 0."),
-            svg=svg.lines(series, x_label="queries used", y_label=metric, title=f"{metric} by queries used",
-                          y_axis=svg.nice_axis([y for s in series for _, y in s.points], bounds=svg.UNIT, include_zero=True)),
+            draw=partial(plots.lines, series, x_label="queries used", y_label=metric, title=f"{metric} by queries used",
+                         y_bounds=plots.UNIT, include_zero_y=True),
             table=(["attack", "queries", metric], table),
         ))
     return out
@@ -159,9 +169,9 @@ def exposure_figures(results: dict[str, Any]) -> list[Figure]:
         before = ref["metrics"].get(metric) if ref else None
         after = row["metrics"][metric]
         name = _row_name(row, victims=victims) + ("" if row["defense"] == "none" else f" / {row['defense']}")
-        groups.append(svg.BarGroup(name, [
-            svg.Bar(before["value"], before.get("ci_low"), before.get("ci_high")) if before else None,
-            svg.Bar(after["value"], after.get("ci_low"), after.get("ci_high")),
+        groups.append(plots.BarGroup(name, [
+            plots.Bar(before["value"], before.get("ci_low"), before.get("ci_high")) if before else None,
+            plots.Bar(after["value"], after.get("ci_low"), after.get("ci_high")),
         ]))
         table.append([name, _ci(before), _ci(after)])
     return [Figure(
@@ -169,7 +179,8 @@ def exposure_figures(results: dict[str, Any]) -> list[Figure]:
         title=f"Target exposure before and after each attack ({metric})",
         caption=("How often the attack's target items reach the top list: before (the clean row of the same victim "
                  "and defense) and after the attack, with confidence intervals."),
-        svg=svg.bars(groups, ["before attack", "after attack"], y_label=metric, title=f"{metric} before / after"),
+        draw=partial(plots.bars, groups, ["before attack", "after attack"], y_label=metric,
+                     title=f"{metric} before / after"),
         table=(["attack", f"before ({metric})", f"after ({metric})"], table),
     )]
 
@@ -192,14 +203,13 @@ def roc_figures(results: dict[str, Any]) -> list[Figure]:
         if c.get("attack") not in (None, "none"):
             name += f" on {c['attack']}"
         label = f"{name} (AUC {auc:.3f})"
-        series.append(svg.Series(label, pts))
+        series.append(plots.Series(label.replace("AUC ", "AUC\u00a0"), pts))  # a wrapped label keeps "AUC 0.9" whole
         table.append([label, str(len(pts)), f"{auc:.4f}"])
-    unit = svg.fixed_axis(0.0, 1.0, 0.2)
     return [Figure(
         key="roc",
         title="Detector ROC curves",
         caption="True-positive rate (fake profiles or texts caught) against false-positive rate (real ones flagged).",
-        svg=svg.lines(series, x_label="false-positive rate", y_label="true-positive rate", title="detector ROC",
-                      frame=svg.Frame(width=520, height=440), x_axis=unit, y_axis=unit, diagonal=True),
+        draw=partial(plots.lines, series, x_label="false-positive rate", y_label="true-positive rate",
+                     title="detector ROC", unit_square=True, diagonal=True),
         table=(["detector", "points", "AUC"], table),
     )]

@@ -1,7 +1,8 @@
 """One self-contained HTML page from ``results.json``: protocol, gates, plots, result tables.
 
 No script, no external stylesheet, font or image: the page renders the same offline, in a CI
-artifact viewer or attached to an e-mail. Plots are inline SVG (:mod:`redteam.reports.svg`).
+artifact viewer or attached to an e-mail. Plots are inline SVG drawn with matplotlib
+(:mod:`redteam.reports.plots`), text kept as text.
 """
 
 from __future__ import annotations

@@ -73,3 +73,24 @@ def defense_comparison() -> dict:
     }
 
 
+
+
+def crowded() -> dict:
+    """The defense comparison grown until every plot is crowded: two victims (one with a long
+    name), three attacks (one with a long name) under five defenses, six GCG loss curves with long
+    target texts: long legends (outside the axes), wrapped labels, horizontal exposure bars."""
+    results = defense_comparison()
+    for victim in ("sasrec", "hstu-with-a-long-victim-name"):
+        for i, defense in enumerate(("none", "lorec", "isolation_forest", "pca_varselect", "dp")):
+            results["rows"].append(row(victim, "none", defense, ndcg_at_10=metric(0.30 - 0.01 * i, 0.28 - 0.01 * i, 0.32 - 0.01 * i),
+                                       target_hr_at_50=metric(0.02, 0.01, 0.03)))
+            for j, attack in enumerate(("poisoning.bandwagon", "poisoning.random", "poisoning.segment_with_a_long_name")):
+                hr = 0.45 - 0.08 * i - 0.03 * j
+                results["rows"].append(row(victim, attack, defense, target_hr_at_50=metric(hr, hr - 0.05, hr + 0.05),
+                                           ndcg_at_10=metric(0.28 - 0.01 * i, 0.25 - 0.01 * i, 0.31 - 0.01 * i)))
+    for seed in range(6):
+        results["curves"].append({
+            "victim": "minilm", "attack": "sts.gcg", "seed": seed, "metric": "gcg_loss",
+            "target": f"a rather long product title of target item number {seed}",
+            "points": [{"step": s, "loss": 5.0 - 0.03 * s + 0.1 * (s % 3) + 0.05 * seed} for s in range(60)]})
+    return results

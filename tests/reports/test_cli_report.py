@@ -71,3 +71,68 @@ def test_report_bad_input_exits_2_with_one_line(setup, args, expected, run_cli, 
 
 def test_unknown_format_is_a_usage_error(run_cli, run_dir: Path) -> None:
     assert run_cli("report", run_dir, "--format", "pdf").code == 2
+
+
+# --------------------------------------------------------------------------------------------
+# --format figures: PNG and PDF per plot
+
+
+PLOTS = ["tradeoff-agreement@10", "tradeoff-target_hr@50", "budget-agreement@10", "exposure-target_hr@50", "roc"]
+
+
+def check_plot_files(folder: Path, keys: list[str]) -> None:
+    from PIL import Image
+
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{k}.{ext}" for k in keys for ext in ("png", "pdf"))
+    for key in keys:
+        png = (folder / f"{key}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000, key
+        with Image.open(folder / f"{key}.png") as image:
+            image.verify()  # decodes as a PNG
+        assert (folder / f"{key}.pdf").read_bytes()[:5] == b"%PDF-", key
+
+
+def test_figures_writes_png_and_pdf_per_plot_into_the_run_directory(run_cli, run_dir: Path) -> None:
+    result = run_cli("report", run_dir, "--format", "figures")
+    assert result.code == 0, result
+    folder = run_dir / "figures"
+    assert result.stdout == "" and result.stderr == f"wrote 5 plots (PNG and PDF) to {folder}\n"
+    check_plot_files(folder, PLOTS)
+
+
+def test_figures_to_another_folder_and_from_the_results_file(run_cli, run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "paper" / "figs"
+    result = run_cli("report", run_dir / "results.json", "-f", "figures", "-o", out)
+    assert result.code == 0 and result.stderr == f"wrote 5 plots (PNG and PDF) to {out}\n", result
+    check_plot_files(out, PLOTS)
+    assert not (run_dir / "figures").exists()
+    direct = run_cli("report", run_dir / "results.json", "-f", "figures")  # next to the results file
+    assert direct.code == 0, direct
+    check_plot_files(run_dir / "figures", PLOTS)
+
+
+def test_figures_of_a_run_without_plots_write_nothing(run_cli, tmp_path: Path, results: dict) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    results["rows"] = [r for r in results["rows"] if r["attack"] == "none"]
+    results["curves"] = []
+    (run / "results.json").write_text(json.dumps(results))
+    result = run_cli("report", run, "-f", "figures")
+    assert result.code == 0, result
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"no plots: {run / 'results.json'} has no attack rows")
+    assert sorted(p.name for p in run.iterdir()) == ["results.json"]
+
+
+def test_figures_bad_input_exits_2_with_one_line(run_cli, run_dir: Path, tmp_path: Path, results: dict) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = run_cli("report", run_dir, "-f", "figures", "-o", blocked)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith(f"error: --output {blocked}: cannot write"), result.stderr
+
+    results["rows"][3]["metrics"]["target_hr@50"] = {"ci_low": 0}  # no value
+    (run_dir / "results.json").write_text(json.dumps(results))
+    result = run_cli("report", run_dir, "-f", "figures")
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith(f"error: {run_dir / 'results.json'}: malformed results"), result.stderr
+    assert not (run_dir / "figures").exists()
