@@ -29,7 +29,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class _ForwardCounter:
-    """Counts the texts the model actually runs on (rows of each forward batch)."""
+    """Counts the texts the model actually runs on: the distinct rows of each forward batch (a
+    batch is filled up to a multiple of 8 rows per thread with copies of one of its texts)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, lm: LanguageModel) -> None:
         self.rows = 0
@@ -37,7 +38,7 @@ class _ForwardCounter:
 
         def counted(*args, **kwargs):
             ids = kwargs.get("input_ids", args[0] if args else None)
-            self.rows += int(ids.shape[0])
+            self.rows += len({tuple(row) for row in ids.tolist()})
             return original(*args, **kwargs)
 
         monkeypatch.setattr(lm.model, "forward", counted)
