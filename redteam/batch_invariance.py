@@ -18,6 +18,10 @@ boundaries fall on whole rows of whole vectors. This is an engineering fact abou
 kernels, not a law: ``tests/test_batch_invariance.py`` checks it for every victim and for the
 language-model embedder (alone, in a mixed batch, shuffled, after a cache warm-up) at 1 and 2
 threads. A GPU or another BLAS needs its own check.
+
+The price: a pass is never smaller than ``8 x threads`` rows, so one history (or one listing text
+re-embedded after an edit) costs that many rows, and a ``batch_size`` below it is raised to it;
+GRU victims group by exact length, so a call with many lengths runs many small passes.
 """
 
 from __future__ import annotations

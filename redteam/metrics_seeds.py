@@ -47,7 +47,27 @@ def bootstrap_ci_two_level(
     n_resamples: int = 1000,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
-    """``(mean, low, high)`` of the mean over seeds of each seed's (macro) mean.
+    """``(mean, low, high)`` of the mean over seeds of each seed's (macro) mean: the percentile
+    interval of :func:`two_level_resamples`."""
+    _check_bootstrap_args(n_resamples, confidence)
+    mean, out = two_level_resamples(per_seed, layouts, rng=rng, n_resamples=n_resamples)
+    if out is None:
+        return mean, mean, mean
+    if out.size == 0:
+        return mean, float("nan"), float("nan")
+    low, high = _percentile_interval(out, confidence)
+    return mean, low, high
+
+
+def two_level_resamples(
+    per_seed: Sequence[np.ndarray],
+    layouts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+) -> tuple[float, np.ndarray | None]:
+    """``(mean, resampled means)`` of the mean over seeds of each seed's (macro) mean; the
+    resamples leave out NaN ones (None when ``n_resamples`` is 0).
 
     ``per_seed[s]``: seed ``s``'s values; ``layouts[s] = (groups, clusters)`` when the values are
     units such as (target, user) pairs (macro mean over groups, users as clusters, as in
@@ -56,11 +76,9 @@ def bootstrap_ci_two_level(
     seeds measured the same users (the paired case: same cluster labels, or same length without
     layouts), else one draw per seed; its value is the mean of the drawn seeds' macro means.
     """
-    _check_bootstrap_args(n_resamples, confidence)
     arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_seed]
     if not arrays or any(a.size == 0 for a in arrays):
-        nan = float("nan")
-        return nan, nan, nan
+        return float("nan"), np.empty(0)
     if layouts is None:
         layouts = [(np.zeros(a.size, dtype=np.int64), np.arange(a.size)) for a in arrays]
     paired = all(np.array_equal(np.sort(np.unique(c)), np.sort(np.unique(layouts[0][1]))) for _, c in layouts)
@@ -73,7 +91,7 @@ def bootstrap_ci_two_level(
     seed_means = np.array([_macro(s.sum(0, keepdims=True), n.sum(0, keepdims=True))[0] for s, n in cells])
     mean = float(seed_means.mean())
     if n_resamples == 0:
-        return mean, mean, mean
+        return mean, None
     n_seeds = len(arrays)
     out = np.empty(int(n_resamples))
     largest = max(s.shape[0] for s, _ in cells)
@@ -87,11 +105,7 @@ def bootstrap_ci_two_level(
             w = shared if paired else _weights(rng, sums.shape[0], r)
             macro[:, s] = _macro(w @ sums, w @ counts)
         out[start : start + r] = np.take_along_axis(macro, chosen, axis=1).mean(axis=1)
-    out = out[~np.isnan(out)]
-    if out.size == 0:
-        return mean, float("nan"), float("nan")
-    low, high = _percentile_interval(out, confidence)
-    return mean, low, high
+    return mean, out[~np.isnan(out)]
 
 
 def _weights(rng: np.random.Generator, n: int, r: int) -> np.ndarray:

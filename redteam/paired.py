@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from redteam.metrics import paired_bootstrap_diff
-from redteam.metrics_seeds import bootstrap_ci_two_level
+from redteam.metrics_bootstrap import _difference_summary
+from redteam.metrics_seeds import two_level_resamples
 from redteam.results import Row, RowKey, RowTable
 from redteam.seeding import numpy_rng
 
@@ -62,16 +63,16 @@ def paired_metrics(row: Row, twin: Row, *, seed: int, n_resamples: int, confiden
             continue
         rng = numpy_rng(seed, "bootstrap", kind, *row.key, metric)
         layouts = row.layout.get(metric)
-        if layouts is None:
-            diff, low, high, p = paired_bootstrap_diff(a.mean(axis=0), b.mean(axis=0), rng=rng,
-                                                       n_resamples=n_resamples, confidence=confidence)
-            if a.shape[0] > 1 and n_resamples > 0:
-                _, low, high = bootstrap_ci_two_level(list(a - b), rng=rng, n_resamples=n_resamples,
-                                                      confidence=confidence)
-        else:  # units such as (target, user) pairs: macro mean over targets, users resampled
-            diff, low, high = bootstrap_ci_two_level(list(a - b), layouts, rng=rng, n_resamples=n_resamples,
-                                                     confidence=confidence)
-            p = float("nan")
+        if layouts is None and a.shape[0] == 1:
+            diff, low, high, p = paired_bootstrap_diff(a[0], b[0], rng=rng, n_resamples=n_resamples,
+                                                       confidence=confidence)
+        else:  # several seeds, or (target, user) units: seeds, then users (clusters) resampled
+            diff, resampled = two_level_resamples(list(a - b), layouts, rng=rng, n_resamples=n_resamples)
+            if resampled is None or resampled.size == 0:
+                low = high = diff if resampled is None else float("nan")
+                p = float("nan")
+            else:
+                diff, low, high, p = _difference_summary(diff, resampled, confidence)
         out[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p}
     return out
 

@@ -1,8 +1,9 @@
 """Seed derivation: one root seed, an independent stream per named component.
 
 No global RNG is touched. ``derive_seed(root, "victim", "sasrec")`` and
-``derive_seed(root, "attack", "extraction.fewshot")`` give unrelated seeds, so an attacker's
-surrogate can never start from the victim's initial weights by accident.
+``derive_seed(root, "attack", attacker_seed)`` give unrelated seeds, so an attacker's surrogate can
+never start from the victim's initial weights by accident. Names are seeds and component names,
+never row labels: rows that differ only in a switch draw the same randomness.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def run_epochs(
     and ``epoch % eval_every == 0``, ``metrics[score_key] = evaluate()``; ``on_epoch_end(epoch,
     metrics)`` (may add to ``metrics``); the metrics join the history; ``progress(epoch, epochs,
     metrics)``. Then ``select(metrics)`` (default: ``metrics.get(score_key)``) ranks the epoch:
-    None leaves it unranked and the patience count untouched; a new best keeps a deep copy of
+    None or NaN leaves it unranked and the patience count untouched; a new best keeps a deep copy of
     the weights; otherwise ``patience`` epochs in a row without a better score stop training.
     The best weights, if any, are restored and the model is left in eval mode.
 
@@ -118,7 +118,7 @@ def run_epochs(
             if progress is not None:
                 progress(epoch, epochs, metrics)
             score = ranks(metrics)
-            if score is None:
+            if score is None or score != score:  # unranked, or NaN
                 continue
             if score > best_score:
                 best_score = score

@@ -54,6 +54,7 @@ def test_two_seeds_widen_the_paired_interval_by_the_seed_variance() -> None:
     assert np.isclose(a["diff"], -0.1) and np.isclose(b["diff"], -0.1)
     assert np.isclose(a["ci_low"], -0.1) and np.isclose(a["ci_high"], -0.1)  # no user or seed noise
     assert b["ci_low"] <= -0.3 + 1e-9 and b["ci_high"] >= 0.1 - 1e-9  # a resample of one seed twice
+    assert b["p"] > 0.05 and a["p"] == 0.0  # p read from the same resamples as the interval
 
 
 def test_an_ablation_is_paired_with_the_attack_its_vs_names_and_is_listed() -> None:

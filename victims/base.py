@@ -182,7 +182,7 @@ class NeuralVictim:
             raise RuntimeError(f"{self.alias}: score() before fit() or load()")
         was_training = self.model.training
         self.model.eval()
-        out = torch.empty(len(histories), self.n_items + 1)
+        out: torch.Tensor | None = None
         lengths = [min(len(h), self.params.max_len) for h in histories]
         for width, rows, n_run in invariant_batches(lengths, cap=self.params.max_len, batch_size=self.score_batch_size,
                                                   exact=self.batch_by_exact_length):
@@ -192,9 +192,12 @@ class NeuralVictim:
             when = {}
             if times is not None and self.reads_event_times:
                 when["times"] = left_pad_times([times[i] for i in run], part, self.params.max_len, width=width)
-            out[torch.from_numpy(rows)] = self.model.logits(self.model.final_hidden(seqs, **when))[: rows.size]
+            logits = self.model.logits(self.model.final_hidden(seqs, **when))[: rows.size]
+            if out is None:
+                out = logits.new_empty(len(histories), logits.shape[1])
+            out[torch.from_numpy(rows)] = logits
         self.model.train(was_training)
-        return out
+        return torch.empty(0, self.n_items + 1) if out is None else out
 
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file

@@ -21,7 +21,8 @@ def served_recommender(model: Any, settings: ServeSettings) -> Any:
     """The model behind the serving chain: a local recommender, then each serving defense in order.
 
     A defense draws from ``numpy_rng(settings.seed, "serving-defense", *seed_path)`` (default
-    path: its label), so a served victim answers exactly as the in-process one of a scenario."""
+    path: its name); a scenario passes ``[name, attacker seed]``, the path its in-process endpoint
+    draws from, so the served victim answers exactly as the in-process one."""
     from redteam.seeding import numpy_rng
     from redteam.serving.local import LocalRecommender
     from redteam.stages.defenses import build_defense
@@ -36,7 +37,7 @@ def served_recommender(model: Any, settings: ServeSettings) -> Any:
             from redteam.errors import ConfigError
 
             raise ConfigError(f"--defense {spec.name}: a {defense.kind} defense does not act on a served victim")
-        served = defense.wrap(served, numpy_rng(settings.seed, "serving-defense", *(settings.seed_path or [spec.label()])))
+        served = defense.wrap(served, numpy_rng(settings.seed, "serving-defense", *(settings.seed_path or [spec.name])))
     return served
 
 

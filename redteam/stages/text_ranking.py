@@ -130,7 +130,7 @@ def craft_all(scenario: Scenario, catalog: Catalog, targets: list[int], optimise
                 attack = cls(params)
                 knowledge = STSKnowledge(
                     products=catalog.products, target=target, requests=tuple(optimise),
-                    seed=derive_seed(attack_seed, "attack", label, target),
+                    seed=derive_seed(scenario.seed, "attack", attack_seed, target),  # never the label: rows share draws
                     ranker=rankers[source] if cls.needs_ranker else None, ranker_label=source,
                     count_tokens=token_counter(rankers[source]))
                 steps = getattr(params, "steps", None)
