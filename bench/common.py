@@ -37,6 +37,23 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def interval_text(metric: dict) -> str:
+    """``value [low, high]`` of one results.json metric, four decimals."""
+    return f"{metric['value']:.4f} [{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
+
+
+def print_run_tables(doc: str, table, **options: str) -> None:
+    """The main of a table script: ``table(path, **options)`` (Markdown lines) for every
+    results.json named on the command line; ``options`` are ``--name`` flags with their defaults."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path)
+    for name, default in options.items():
+        parser.add_argument(f"--{name}", default=default)
+    args = vars(parser.parse_args())
+    for path in args.pop("results"):
+        print("\n".join(table(path, **args)) + "\n")
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -8,13 +8,11 @@ epochs (best / run) per attacker seed.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from common import interval_text, print_run_tables
 
-def interval(m: dict) -> str:
-    return f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
 
 
 def table(path: Path, metric: str) -> list[str]:
@@ -37,18 +35,13 @@ def table(path: Path, metric: str) -> list[str]:
         own = victim.get(row["victim"], {}).get("metrics", {}).get("ndcg@10", {}).get("value")
         surrogate = f"{m['ndcg@10']['value']:.4f}" + ("" if own is None else f" ({own:.4f})") if "ndcg@10" in m else "-"
         epochs = ", ".join(f"{e.get('best_epoch')}/{e.get('distill_epochs')}" for e in row["info"].get("extraction", []))
-        lines.append(f"| {row['victim']} | {row['attack']} | {interval(m[metric])} | {seeds} | {change} | {surrogate} | "
+        lines.append(f"| {row['victim']} | {row['attack']} | {interval_text(m[metric])} | {seeds} | {change} | {surrogate} | "
                      f"{epochs or '-'} | {len(row['info'].get('warnings', []))} |")
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", type=Path)
-    parser.add_argument("--metric", default="agreement@10")
-    args = parser.parse_args()
-    for path in args.results:
-        print("\n".join(table(path, args.metric)) + "\n")
+    print_run_tables(__doc__, table, metric="agreement@10")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,14 @@ epoch, best epoch of epochs run, seconds to the best epoch).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+from common import interval_text, print_run_tables
 
 from redteam.metrics_seeds import t_interval_over_seeds
 
-
-def interval(metric: dict) -> str:
-    return f"{metric['value']:.4f} [{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
 
 
 def seed_line(metric: dict) -> str:
@@ -48,16 +45,13 @@ def table(path: Path) -> list[str]:
              "|---|---|---|---|---:|---|---:|"]
     for row in results["rows"]:
         m = row["metrics"]
-        lines.append(f"| {row['victim']} | {interval(m['hr@10'])} | {interval(m['ndcg@10'])} | {seed_line(m['ndcg@10'])} | "
+        lines.append(f"| {row['victim']} | {interval_text(m['hr@10'])} | {interval_text(m['ndcg@10'])} | {seed_line(m['ndcg@10'])} | "
                      f"{cost(row['info'].get('fit', []))} |")
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", type=Path)
-    for path in parser.parse_args().results:
-        print("\n".join(table(path)) + "\n")
+    print_run_tables(__doc__, table)
 
 
 if __name__ == "__main__":
