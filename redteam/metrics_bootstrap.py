@@ -166,10 +166,10 @@ def paired_bootstrap_diff(
     mean = float(d.mean())
     if n_resamples == 0:
         return mean, mean, mean, nan
-    return _difference_summary(mean, _bootstrap_means(d, rng, int(n_resamples)), confidence)
+    return difference_summary(mean, _bootstrap_means(d, rng, int(n_resamples)), confidence)
 
 
-def _difference_summary(mean: float, means: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
+def difference_summary(mean: float, means: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
     """(mean, low, high, two-sided p) from resampled mean differences (see paired_bootstrap_diff)."""
     low, high = _percentile_interval(means, confidence)
     if mean > 0:
@@ -205,4 +205,4 @@ def unpaired_bootstrap_diff(
     if n_resamples == 0:
         return mean, mean, mean, nan
     means = _bootstrap_means(va, rng, int(n_resamples)) - _bootstrap_means(vb, rng, int(n_resamples))
-    return _difference_summary(mean, means, confidence)
+    return difference_summary(mean, means, confidence)

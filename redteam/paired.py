@@ -12,8 +12,9 @@ per-user difference is the switch's effect plus the users' noise. With one seed 
 paired bootstrap over users (:func:`redteam.metrics.paired_bootstrap_diff`); with several, the
 per-user differences of each seed go through the two-level bootstrap (seeds, then users with one
 draw shared by every seed, :func:`redteam.metrics_seeds.bootstrap_ci_two_level`), and ``p`` is the
-paired bootstrap's over each user's seed-mean difference. Only metrics with one value per user,
-the same users in both rows and the same number of seeds are paired. Every (row, metric) has its
+paired bootstrap's over each user's seed-mean difference. Only metrics with one value per user
+and the same users in both rows are paired, over the repetitions (run seed, attacker seed) both
+rows ran: a defense limited to some attacker seeds pairs with those seeds of the undefended row. Every (row, metric) has its
 own generator, so adding a row leaves the others' intervals as they were.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from redteam.metrics import paired_bootstrap_diff
-from redteam.metrics_bootstrap import _difference_summary
+from redteam.metrics_bootstrap import difference_summary
 from redteam.metrics_seeds import two_level_resamples
 from redteam.results import Row, RowKey, RowTable
 from redteam.seeding import numpy_rng
@@ -58,11 +59,17 @@ def paired_metrics(row: Row, twin: Row, *, seed: int, n_resamples: int, confiden
                    kind: str) -> dict[str, dict[str, float]]:
     out = {}
     for metric in row.per_seed:
+        picked = matching_repetitions(row, twin, metric)
         a, b = per_user_values(row, metric), per_user_values(twin, metric)
-        if a is None or b is None or a.shape != b.shape or not same_layout(row, twin, metric):
+        if a is None or b is None or picked is None:
+            continue
+        b = b[picked]
+        layouts, twin_layouts = row.layout.get(metric), twin.layout.get(metric)
+        if twin_layouts is not None:
+            twin_layouts = [twin_layouts[i] for i in picked]
+        if a.shape != b.shape or not same_layout(layouts, twin_layouts):
             continue
         rng = numpy_rng(seed, "bootstrap", kind, *row.key, metric)
-        layouts = row.layout.get(metric)
         if layouts is None and a.shape[0] == 1:
             diff, low, high, p = paired_bootstrap_diff(a[0], b[0], rng=rng, n_resamples=n_resamples,
                                                        confidence=confidence)
@@ -72,14 +79,25 @@ def paired_metrics(row: Row, twin: Row, *, seed: int, n_resamples: int, confiden
                 low = high = diff if resampled is None else float("nan")
                 p = float("nan")
             else:
-                diff, low, high, p = _difference_summary(diff, resampled, confidence)
-        out[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p}
+                diff, low, high, p = difference_summary(diff, resampled, confidence)
+        out[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p, "repetitions": int(a.shape[0])}
     return out
 
 
-def same_layout(row: Row, twin: Row, metric: str) -> bool:
+def matching_repetitions(row: Row, twin: Row, metric: str) -> list[int] | None:
+    """Which of the twin's arrays pair with the row's, in the row's order: all of them when both
+    rows ran the same repetitions; the matching ones when the row ran a tagged subset of the twin's
+    (a defense limited by ``attacker_seeds`` against the undefended row); None otherwise."""
+    mine, theirs = row.repetitions.get(metric, []), twin.repetitions.get(metric, [])
+    if len(mine) == len(theirs) and (mine == theirs or None in mine or None in theirs):
+        return list(range(len(theirs)))
+    if None in mine or None in theirs or len(set(theirs)) != len(theirs) or not set(mine) <= set(theirs):
+        return None
+    return [theirs.index(tag) for tag in mine]
+
+
+def same_layout(mine: list | None, theirs: list | None) -> bool:
     """Both rows lay the metric's values out on the same (group, cluster) units, or neither does."""
-    mine, theirs = row.layout.get(metric), twin.layout.get(metric)
     if mine is None or theirs is None:
         return mine is None and theirs is None
     return len(mine) == len(theirs) and all(

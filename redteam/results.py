@@ -29,23 +29,28 @@ class Row:
     info: dict[str, Any] = field(default_factory=dict)
     # metric -> one (groups, clusters) pair per seed, for macro-averaged metrics (see ``add``)
     layout: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    # metric -> the repetition each array came from, e.g. (run seed, attacker seed); None where untagged
+    repetitions: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def key(self) -> RowKey:
         return (self.dataset, self.victim, self.attack, self.defense)
 
     def add(self, metric: str, values: np.ndarray | float, *, groups: np.ndarray | None = None,
-            clusters: np.ndarray | None = None) -> None:
+            clusters: np.ndarray | None = None, repetition: Any = None) -> None:
         """One seed's per-user (or per-target) values of a metric; a scalar is one value.
 
         With ``groups`` (and ``clusters``), the values are units such as (target, user) pairs: the
         metric is the macro average over groups (each target's mean, then their mean) and its
         interval resamples clusters (users), see :func:`redteam.metrics.bootstrap_ci_grouped`.
+        ``repetition`` names the seeds this array came from (``(run seed, attacker seed)``), so a row
+        run on fewer attacker seeds can be paired with the matching part of a row run on all.
         """
         arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
         if (groups is None) != (metric not in self.layout) and metric in self.per_seed:
             raise ValueError(f"{metric}: every seed must be added with groups, or none")
         self.per_seed.setdefault(metric, []).append(arr)
+        self.repetitions.setdefault(metric, []).append(repetition)
         if groups is not None:
             g = np.asarray(groups).reshape(-1)
             c = np.arange(arr.size) if clusters is None else np.asarray(clusters).reshape(-1)

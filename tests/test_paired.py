@@ -57,6 +57,22 @@ def test_two_seeds_widen_the_paired_interval_by_the_seed_variance() -> None:
     assert b["p"] > 0.05 and a["p"] == 0.0  # p read from the same resamples as the interval
 
 
+def test_a_defense_run_on_fewer_attacker_seeds_pairs_with_those_seeds_only() -> None:
+    """A defense limited by ``attacker_seeds`` to seed 2 of (0, 1, 2) against the undefended row:
+    the change is taken against seed 2's arrays, not skipped and not mixed with seeds 0 and 1."""
+    rows = RowTable()
+    undefended, defended = rows.row("shop", "sasrec", "random", "none"), rows.row("shop", "sasrec", "random", "lorec")
+    for attack_seed, values in ((0, [0.9, 0.9, 0.9]), (1, [0.7, 0.7, 0.7]), (2, [0.5, 0.2, 0.3])):
+        undefended.add("target_hr@50", np.asarray(values), repetition=(0, attack_seed))
+    defended.add("target_hr@50", np.asarray([0.1, 0.2, 0.0]), repetition=(0, 2))
+    changes = paired_rows(rows, seed=0, n_resamples=0, confidence=0.95)[defended.key]["paired"]["metrics"]
+    # by hand, against seed 2 only: (-0.4 + 0 - 0.3) / 3
+    assert np.isclose(changes["target_hr@50"]["diff"], -0.7 / 3) and changes["target_hr@50"]["repetitions"] == 1
+    other = rows.row("shop", "sasrec", "random", "apr")
+    other.add("target_hr@50", np.asarray([0.1, 0.2, 0.0]), repetition=(0, 7))  # a seed the twin never ran
+    assert other.key not in paired_rows(rows, seed=0, n_resamples=0, confidence=0.95)
+
+
 def test_an_ablation_is_paired_with_the_attack_its_vs_names_and_is_listed() -> None:
     rows = table_of({
         ("fewshot", "none"): {"agreement@10": [[0.5, 0.6, 0.7, 0.8]]},

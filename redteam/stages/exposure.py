@@ -29,9 +29,9 @@ class Exposure:
         v = self.values[metric]
         return {t: float(v[self.groups == t].mean()) if n else float("nan") for t, n in self.eligible.items()}
 
-    def add_to(self, row: Any) -> None:
+    def add_to(self, row: Any, *, repetition: Any = None) -> None:
         for metric, values in self.values.items():
-            row.add(metric, values, groups=self.groups, clusters=self.clusters)
+            row.add(metric, values, groups=self.groups, clusters=self.clusters, repetition=repetition)
 
 
 def target_exposure_values(score_fn: Any, histories: list[np.ndarray], users: np.ndarray, targets: tuple[int, ...],

@@ -19,7 +19,7 @@ import numpy as np
 
 from redteam.evaluation import ranking_values, recommender_ranking_values
 from redteam.metrics import agreement_at_k, topk_items
-from redteam.scenario import ComponentSpec, component_params
+from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
 from redteam.serving.port import full_scorer
 from redteam.stages.base import Stage
@@ -119,6 +119,8 @@ class ExtractionStage(Stage):
     def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
         # watermarks last: their rows verify the surrogate the same attack stole from the clean endpoint
         for defense_spec in sorted(self.defenses(), key=is_watermark):
+            if not defends(defense_spec, attack_seed):
+                continue
             if is_watermark(defense_spec):
                 marked = self.watermarked(target, defense_spec)
                 surrogate = self.steal(marked.target, spec, attack_seed, defense_spec, None)
@@ -236,12 +238,13 @@ class ExtractionStage(Stage):
         curve.append({"queries": answered, "agreement@10": float(agreement[10].mean())})
 
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
+        repetition = (target.seed, attack_seed)
         for k, values in agreement.items():
-            row.add(f"agreement@{k}", values)
+            row.add(f"agreement@{k}", values, repetition=repetition)
         quality = ranking_values(surrogate.score, histories, ctx.test_targets(), ks=sc.eval.k,
                                  exclude_history=sc.eval.exclude_history)
         for metric, values in quality.items():
-            row.add(metric, values)
+            row.add(metric, values, repetition=repetition)
         warn_below_popularity(ctx, row, quality, self.popularity_baseline(), seed=target.seed, attack_seed=attack_seed)
         row.add("queries", float(answered))
         if watched is not None:

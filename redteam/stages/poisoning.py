@@ -127,7 +127,7 @@ class PoisoningStage(Stage):
         after, accuracy = self.score_model(poisoned, histories)
 
         row = ctx.rows.row(ctx.dataset.name, victim_label, attack=label)
-        add_scores(row, after, accuracy)
+        add_scores(row, after, accuracy, repetition=(seed, attack_seed))
         row.add("queries", float(api.queries_used))
         row.add("seconds", seconds_craft)
         row.add("train_seconds", float(fit_info.get("seconds") or 0.0))
@@ -223,7 +223,7 @@ class PoisoningStage(Stage):
         fit = fit_defended(ctx, target.spec, defense_spec, [*ctx.split.train, *fakes], seed, what=f"{label} x {dlabel}")
         exposure, accuracy = self.score_model(fit.victim, histories)
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
-        add_scores(row, exposure, accuracy)
+        add_scores(row, exposure, accuracy, repetition=(seed, attack_seed))
         add_fit_cost(row, fit)
         is_fake = np.arange(n_real + len(fakes)) >= n_real
         detection = add_detection(row, fit.detection, is_fake)
@@ -259,7 +259,7 @@ class PoisoningStage(Stage):
                                                **{k: fit.info.get(k) for k in ("epochs_run", "best_epoch", "seconds", "seconds_total")}})
 
 
-def add_scores(row: Any, exposure: Exposure, accuracy: dict[str, np.ndarray]) -> None:
-    exposure.add_to(row)
+def add_scores(row: Any, exposure: Exposure, accuracy: dict[str, np.ndarray], *, repetition: Any = None) -> None:
+    exposure.add_to(row, repetition=repetition)
     for metric, values in accuracy.items():
-        row.add(metric, values)
+        row.add(metric, values, repetition=repetition)

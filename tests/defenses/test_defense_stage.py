@@ -149,6 +149,12 @@ def test_a_defense_can_cover_fewer_attacker_seeds(run_cli, tmp_path, fits_spy) -
     rows = {(r["attack"], r["defense"]): r for r in results["rows"]}
     assert [d["attack_seed"] for d in rows[("poisoning.random", "isolation_forest")]["info"]["defense"]] == [4]
     assert [p["attack_seed"] for p in rows[("poisoning.random", "none")]["info"]["poisoning"]] == [3, 4]
+    # paired with seed 4's undefended victim only (the second of its two repetitions)
+    defended, undefended = rows[("poisoning.random", "isolation_forest")], rows[("poisoning.random", "none")]
+    change = defended["paired"]["metrics"]["target_hr@50"]
+    assert change["repetitions"] == 1
+    assert change["diff"] == pytest.approx(defended["metrics"]["target_hr@50"]["value"]
+                                           - undefended["metrics"]["target_hr@50"]["per_seed"][1])
     # clean victim, two poisoned victims, the forest on the clean set and on seed 4's poisoned set
     assert len(fits_spy) == 5
 
