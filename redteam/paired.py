@@ -14,8 +14,8 @@ per-user differences of each seed go through the two-level bootstrap (seeds, the
 draw shared by every seed, :func:`redteam.metrics_seeds.bootstrap_ci_two_level`), and ``p`` is the
 paired bootstrap's over each user's seed-mean difference. Only metrics with one value per user
 and the same users in both rows are paired, over the repetitions (run seed, attacker seed) both
-rows ran: a defense limited to some attacker seeds pairs with those seeds of the undefended row. Every (row, metric) has its
-own generator, so adding a row leaves the others' intervals as they were.
+rows ran: a defense limited to some attacker seeds pairs with those seeds of the undefended row.
+Every (row, metric) has its own generator, so adding a row leaves the others' intervals as they were.
 """
 
 from __future__ import annotations
