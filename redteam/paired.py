@@ -88,10 +88,12 @@ def matching_repetitions(row: Row, twin: Row, metric: str) -> list[int] | None:
     """Which of the twin's arrays pair with the row's, in the row's order: all of them when both
     rows ran the same repetitions; the matching ones when the row ran a tagged subset of the twin's
     (a defense limited by ``attacker_seeds`` against the undefended row); None otherwise."""
+    n_mine, n_theirs = len(row.per_seed.get(metric, [])), len(twin.per_seed.get(metric, []))
     mine, theirs = row.repetitions.get(metric, []), twin.repetitions.get(metric, [])
-    if len(mine) == len(theirs) and (mine == theirs or None in mine or None in theirs):
-        return list(range(len(theirs)))
-    if None in mine or None in theirs or len(set(theirs)) != len(theirs) or not set(mine) <= set(theirs):
+    tagged = len(mine) == n_mine and len(theirs) == n_theirs and None not in mine and None not in theirs
+    if not tagged:  # by position, as long as both rows ran as many repetitions
+        return list(range(n_theirs)) if n_mine == n_theirs else None
+    if len(set(theirs)) != len(theirs) or not set(mine) <= set(theirs):
         return None
     return [theirs.index(tag) for tag in mine]
 

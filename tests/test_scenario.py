@@ -211,6 +211,10 @@ def test_defense_attacker_seeds_must_be_among_the_runs() -> None:
         {**raw, "defenses": [{"name": "apr", "attacker_seeds": [1, 5]}]})
     assert "defenses[0].attacker_seeds: expected a non-empty list" in error_of({**raw, "defenses": [{"name": "apr", "attacker_seeds": 1}]})
     assert "always cover every attacker seed" in error_of({**raw, "defenses": [{"name": "none", "attacker_seeds": [0]}]})
+    chain = [{"name": "extraction.random", "label": "steal"},
+             {"name": "poisoning.surrogate", "surrogate": {"from": "steal", "through": "noisy"}}]
+    limited = {**raw, "attacks": chain, "defenses": [{"name": "rank_noise", "label": "noisy", "attacker_seeds": [1]}]}
+    assert "surrogate.through: 'noisy' runs on some attacker seeds only" in error_of(limited)
     # without attacker.seeds every run seed is its own attacker seed
     assert build_scenario({**base(), "seeds": [4, 5], "attacks": [{"name": "poisoning.random"}],
                            "defenses": [{"name": "apr", "attacker_seeds": [5]}]}).attack_seeds == [4, 5]

@@ -48,6 +48,8 @@ def replay(ctx: Any, records: list[dict[str, Any]]) -> None:
             for metric, names in entry["metrics"].items():
                 if fresh("metric", metric):
                     row.per_seed.setdefault(metric, []).extend(arrays[n] for n in names)
+                    tags = entry.get("repetitions", {}).get(metric) or [None] * len(names)
+                    row.repetitions.setdefault(metric, []).extend(None if t is None else tuple(t) for t in tags)
             for metric, pairs in entry["layout"].items():
                 if fresh("layout", metric):
                     row.layout.setdefault(metric, []).extend((arrays[g], arrays[c]) for g, c in pairs)

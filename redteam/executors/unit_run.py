@@ -60,11 +60,12 @@ class StepRecorder:
         rows = []
         for key, row in ctx.rows.rows.items():
             seen_metrics, seen_layout, seen_info = before.get(key, ({}, {}, {}))
-            entry: dict[str, Any] = {"key": list(key), "new": key not in before, "metrics": {}, "layout": {},
-                                     "info_lists": {}, "info_set": {}}
+            entry: dict[str, Any] = {"key": list(key), "new": key not in before, "metrics": {}, "repetitions": {},
+                                     "layout": {}, "info_lists": {}, "info_set": {}}
             for metric, arrays in row.per_seed.items():
                 if len(arrays) > seen_metrics.get(metric, 0):
                     entry["metrics"][metric] = [self.add_array(a) for a in arrays[seen_metrics.get(metric, 0):]]
+                    entry["repetitions"][metric] = row.repetitions.get(metric, [])[seen_metrics.get(metric, 0):]
             for metric, pairs in row.layout.items():
                 if len(pairs) > seen_layout.get(metric, 0):
                     entry["layout"][metric] = [[self.add_array(g), self.add_array(c)] for g, c in pairs[seen_layout.get(metric, 0):]]

@@ -171,7 +171,7 @@ class ExtractionStage(Stage):
                                             self.ctx.test_targets(), ks=sc.eval.k, exclude_history=sc.eval.exclude_history)
         row = self.ctx.rows.row(self.ctx.dataset.name, target.label, defense=dlabel)
         for metric, per_user in values.items():
-            row.add(metric, per_user)
+            row.add(metric, per_user, repetition=(target.seed,))
         row.info.setdefault("serving_defense", []).append({"seed": target.seed, "identifier": defense.identifier()})
 
     def steal(self, target: Target, spec: ComponentSpec, attack_seed: int, defense_spec: ComponentSpec,

@@ -28,7 +28,7 @@ import numpy as np
 from redteam.errors import ConfigError
 from redteam.evaluation import ranking_values
 from redteam.registry import resolve
-from redteam.scenario import ComponentSpec, component_params
+from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
 from redteam.stages.base import Stage
 from redteam.stages.context import RunContext, Target
@@ -117,7 +117,8 @@ class ListingStage(Stage):
 
     def attack(self, target: Target, spec: ComponentSpec, attack_seed: int) -> None:
         for defense_spec in self.defenses() or [ComponentSpec(name="none")]:
-            self.run_against(target, spec, attack_seed, defense_spec)
+            if defends(defense_spec, attack_seed):
+                self.run_against(target, spec, attack_seed, defense_spec)
 
     def defenses(self) -> list[ComponentSpec]:
         chosen = super().defenses()
@@ -151,9 +152,9 @@ class ListingStage(Stage):
         clean = self.clean_state(target, histories)
         after, accuracy = self.score_model(desk.model, histories)
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
-        after.add_to(row)
+        after.add_to(row, repetition=(target.seed, attack_seed))
         for metric, values in accuracy.items():
-            row.add(metric, values)
+            row.add(metric, values, repetition=(target.seed, attack_seed))
         row.add("queries", float(api.queries_used))
         row.add("seconds", seconds)
         lift, change = paired_changes(after, accuracy, clean["exposure"], clean["accuracy"],
@@ -217,6 +218,6 @@ class ListingStage(Stage):
             row = self.ctx.rows.row(self.ctx.dataset.name, target.label)
             first = next(iter(exposure.values))
             if len(row.per_seed.get(first, [])) < len(row.info.get("fit", [])):  # not added by a poisoning stage
-                exposure.add_to(row)
+                exposure.add_to(row, repetition=(target.seed,))
             self._clean[key] = {"exposure": exposure, "accuracy": accuracy}
         return self._clean[key]

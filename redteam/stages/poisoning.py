@@ -201,7 +201,7 @@ class PoisoningStage(Stage):
             row = ctx.rows.row(ctx.dataset.name, target.label)
             # The victim step has just added this seed's clean accuracy: its last array per metric.
             accuracy = {m: arrays[-1] for m, arrays in row.per_seed.items() if m not in exposure.values}
-            exposure.add_to(row)
+            exposure.add_to(row, repetition=(target.seed,))
             fits = row.info.get("fit") or [{}]
             row.add("train_seconds", float(fits[-1].get("seconds") or 0.0))
             row.info["poisoning_targets"] = [{**t, "eligible_users": exposure.eligible[t["item"]]} for t in targets.describe()]
@@ -252,7 +252,7 @@ class PoisoningStage(Stage):
         fit = fit_defended(ctx, target.spec, defense_spec, list(ctx.split.train), target.seed, what="clean")
         exposure, accuracy = self.score_model(fit.victim, histories)
         row = ctx.rows.row(ctx.dataset.name, target.label, defense=dlabel)
-        add_scores(row, exposure, accuracy)
+        add_scores(row, exposure, accuracy, repetition=(target.seed,))
         add_fit_cost(row, fit)
         add_detection(row, fit.detection, np.zeros(len(ctx.split.train), dtype=bool))
         row.info.setdefault("fit", []).append({"seed": target.seed, "cached": fit.cached, "defense": fit.identifier,

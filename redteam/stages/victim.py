@@ -76,10 +76,11 @@ def evaluate(ctx: RunContext, target: Target) -> Any:
     with ctx.reporter.stage(f"evaluate {target.label}"):
         row = ctx.rows.row(ctx.dataset.name, target.label)
         if times is None:
-            return add_clean_metrics(ctx, target.recommender, row)
-        add_clean_metrics(ctx, TimedScorer(target.model, times), row)
+            return add_clean_metrics(ctx, target.recommender, row, seed=target.seed)
+        add_clean_metrics(ctx, TimedScorer(target.model, times), row, seed=target.seed)
         row.info["event_times"] = "scored with the test users' event times; the API answers without them"
-        untimed = add_clean_metrics(ctx, target.recommender, ctx.rows.row(ctx.dataset.name, f"{target.label} (api, no times)"))
+        untimed = add_clean_metrics(ctx, target.recommender, ctx.rows.row(ctx.dataset.name, f"{target.label} (api, no times)"),
+                                    seed=target.seed)
         untimed.info["event_times"] = "the same model scored as its API answers: item ids only (unknown-gap bias)"
         return row
 
@@ -100,10 +101,11 @@ class TimedScorer:
         return score
 
 
-def add_clean_metrics(ctx: RunContext, recommender: Any, row: Any) -> Any:
-    """HR/NDCG/MRR@K of the evaluation users served by ``recommender``, into ``row`` (returned)."""
+def add_clean_metrics(ctx: RunContext, recommender: Any, row: Any, *, seed: int) -> Any:
+    """HR/NDCG/MRR@K of the evaluation users served by ``recommender``, into ``row`` (returned),
+    as the repetition of run seed ``seed``."""
     values = recommender_ranking_values(recommender, ctx.test_histories(), ctx.test_targets(),
                                         ks=ctx.scenario.eval.k, exclude_history=ctx.scenario.eval.exclude_history)
     for metric, per_user in values.items():
-        row.add(metric, per_user)
+        row.add(metric, per_user, repetition=(seed,))
     return row

@@ -67,7 +67,8 @@ def watermark_victim(ctx: RunContext, target: Target, defense_spec: ComponentSpe
     marked = Target(spec=target.spec, seed=target.seed, model=fit.victim, recommender=serve_local(ctx, fit.victim),
                     variant=label)
     with ctx.reporter.stage(f"{label}: evaluate the watermarked {target.label}"):
-        row = add_clean_metrics(ctx, marked.recommender, ctx.rows.row(ctx.dataset.name, target.label, defense=label))
+        row = add_clean_metrics(ctx, marked.recommender, ctx.rows.row(ctx.dataset.name, target.label, defense=label),
+                                seed=target.seed)
     add_fit_cost(row, fit)
     own = defense.verify(fit.victim.score, secret)
     row.add("watermark_hit_rate", own.hit_rate)

@@ -4,7 +4,6 @@ sending item ids outside the catalog, a recipe emitting malformed fakes (exit 3,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -21,12 +21,16 @@ SCENARIO = {
 }
 
 
-def test_a_serving_defense_on_one_attacker_seed_pairs_with_that_seed(run_cli, tmp_path) -> None:
-    path = tmp_path / "fewer.yaml"
-    path.write_text(yaml.safe_dump(SCENARIO))
+def rows_of_run(run_cli, tmp_path, scenario: dict) -> dict[tuple[str, str], dict]:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario))
     result = run_cli("run", path, "--out", tmp_path / "out")
     assert result.code == 0, result.stderr
-    rows = {(r["attack"], r["defense"]): r for r in results_of(tmp_path / "out")["rows"]}
+    return {(r["attack"], r["defense"]): r for r in results_of(tmp_path / "out")["rows"]}
+
+
+def test_a_serving_defense_on_one_attacker_seed_pairs_with_that_seed(run_cli, tmp_path) -> None:
+    rows = rows_of_run(run_cli, tmp_path, SCENARIO)
     undefended, defended = rows[("extraction.random", "none")], rows[("extraction.random", "rank_noise")]
     assert [e["attack_seed"] for e in undefended["info"]["extraction"]] == [0, 1]
     assert [e["attack_seed"] for e in defended["info"]["extraction"]] == [1]
@@ -34,3 +38,15 @@ def test_a_serving_defense_on_one_attacker_seed_pairs_with_that_seed(run_cli, tm
     assert change["repetitions"] == 1
     assert change["diff"] == pytest.approx(defended["metrics"]["agreement@10"]["value"]
                                            - undefended["metrics"]["agreement@10"]["per_seed"][1])
+
+
+def test_with_run_seeds_as_attacker_seeds_the_clean_cost_pairs_with_the_same_run_seed(run_cli, tmp_path) -> None:
+    """Without ``attacker.seeds`` each run seed is its own attacker seed: a defense limited to run
+    seed 4 serves real users for that victim only, and its clean cost is paired with it."""
+    scenario = {**SCENARIO, "seeds": [3, 4], "attacker": {},
+                "defenses": [{"name": "none"}, {"name": "rank_noise", "attacker_seeds": [4]}]}
+    rows = rows_of_run(run_cli, tmp_path, scenario)
+    clean, served = rows[("none", "none")], rows[("none", "rank_noise")]
+    change = served["paired"]["metrics"]["ndcg@10"]
+    assert change["repetitions"] == 1
+    assert change["diff"] == pytest.approx(served["metrics"]["ndcg@10"]["value"] - clean["metrics"]["ndcg@10"]["per_seed"][1])
