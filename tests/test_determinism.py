@@ -53,5 +53,5 @@ def test_the_same_seed_gives_the_same_results_json_cold_warm_and_again(run_cli, 
     assert a["value"] == b["value"] and a.get("per_seed") == b.get("per_seed")
     paired = rows["random-b"]["paired_attack"]
     assert paired["vs"] == "random-a"
-    assert paired["metrics"]["agreement@10"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0}
+    assert paired["metrics"]["agreement@10"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0, "repetitions": 1}
     assert not np.isclose(rows["extraction.fewshot"]["metrics"]["agreement@10"]["value"], a["value"])
