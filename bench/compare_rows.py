@@ -4,10 +4,11 @@
     python bench/compare_rows.py RUN_DIR --metric target_hr@50 --reference 'sasrec|poisoning.random|none'
 
 Reads ``per_user.npz`` (per-user values, one row per seed) and ``results.json`` from a run
-directory. Each unit's values are averaged over seeds, then the reference row is compared with
-every other row holding the metric: mean difference and 95% paired-bootstrap interval. Per-user
-metrics resample users (with a p-value); (target, user) metrics such as ``target_hr@50`` resample
-users as clusters, each bringing all its targets, and macro-average over targets. A row is named by
+directory. The reference row is compared with every other row holding the metric, with the same
+paired interval as the reports' defense and ablation tables (:mod:`redteam.paired`): the mean
+difference and a 95% bootstrap interval over users with one seed, over seeds then users with
+several (so the seeds' variance is in it). (target, user) metrics such as ``target_hr@50``
+resample users as clusters, each bringing all its targets, and macro-average over targets. A row is named by
 its attack (``--by attack``), its defense (``--by defense``), or in full as ``victim|attack|defense``;
 a short name that matches several rows is refused with the full names to choose from.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from redteam.metrics import bootstrap_ci_grouped, paired_bootstrap_diff
+from redteam.paired import paired_metrics
+from redteam.results import Row
 
 
 def rows_with(arrays: np.lib.npyio.NpzFile, metric: str) -> dict[str, str]:
@@ -41,17 +43,22 @@ def resolve(name: str, rows: dict[str, str], by: str) -> str:
     raise SystemExit(f"'{name}' names {len(matches)} rows ({', '.join(matches)}): give one in full")
 
 
-def compare(ref: str, other: str, arrays, rng: np.random.Generator, resamples: int) -> tuple[float, float, float, float]:
-    a, b = arrays[ref].mean(axis=0), arrays[other].mean(axis=0)
-    if a.shape != b.shape:
-        raise SystemExit(f"{ref} and {other} were measured on different units; they cannot be paired")
-    if f"{ref}#groups" in arrays.files:
-        groups, clusters = arrays[f"{ref}#groups"], arrays[f"{ref}#clusters"]
-        if not (np.array_equal(groups, arrays[f"{other}#groups"]) and np.array_equal(clusters, arrays[f"{other}#clusters"])):
-            raise SystemExit(f"{ref} and {other} hold different (target, user) units; they cannot be paired")
-        diff, low, high = bootstrap_ci_grouped(a - b, groups, clusters, rng=rng, n_resamples=resamples)
-        return diff, low, high, float("nan")
-    return paired_bootstrap_diff(a, b, rng=rng, n_resamples=resamples)
+def as_row(name: str, key: str, arrays, metric: str) -> Row:
+    """A result row rebuilt from ``per_user.npz``: one array per seed, with its (target, user) units."""
+    row = Row("run", *name.split("|"))
+    groups = arrays[f"{key}#groups"] if f"{key}#groups" in arrays.files else None
+    clusters = arrays[f"{key}#clusters"] if groups is not None else None
+    for values in arrays[key]:
+        row.add(metric, values, groups=groups, clusters=clusters)
+    return row
+
+
+def compare(ref: Row, other: Row, metric: str, resamples: int) -> tuple[float, float, float, float] | None:
+    """``ref - other`` with the reports' paired interval (:mod:`redteam.paired`): over users with
+    one seed, over seeds and users together with several; None when the rows hold different units
+    or numbers of seeds."""
+    change = paired_metrics(ref, other, seed=0, n_resamples=resamples, confidence=0.95, kind="compare").get(metric)
+    return None if change is None else (change["diff"], change["ci_low"], change["ci_high"], change["p"])
 
 
 def main() -> None:
@@ -67,14 +74,19 @@ def main() -> None:
     arrays = np.load(args.run_dir / "per_user.npz", allow_pickle=False)
     rows = rows_with(arrays, args.metric)
     ref = resolve(args.reference, rows, args.by)
-    print(f"{results['scenario']['name']}: {args.metric}, paired bootstrap ({args.resamples} resamples, users as clusters)")
+    print(f"{results['scenario']['name']}: {args.metric}, paired bootstrap ({args.resamples} resamples; users as "
+          "clusters; with several seeds, seeds then users)")
     print(f"{'row':<44}{'mean':>9}{'ref - row':>11}{'95% CI':>22}{'p':>9}")
+    reference = as_row(ref, rows[ref], arrays, args.metric)
     print(f"{ref:<44}{arrays[rows[ref]].mean():>9.4f}")
     for name, key in rows.items():
         if name == ref:
+            continue  # every comparison draws from its own generator (the row's key): adding a row moves no other
+        change = compare(reference, as_row(name, key, arrays, args.metric), args.metric, args.resamples)
+        if change is None:
+            print(f"{name:<44}{arrays[key].mean():>9.4f}  not paired: other units or another number of seeds")
             continue
-        rng = np.random.default_rng(0)  # each comparison its own draw: adding a row moves no other
-        diff, low, high, p = compare(rows[ref], key, arrays, rng, args.resamples)
+        diff, low, high, p = change
         p_text = "-" if np.isnan(p) else f"{p:.4f}"
         print(f"{name:<44}{arrays[key].mean():>9.4f}{diff:>11.4f}{f'[{low:.4f}, {high:.4f}]':>22}{p_text:>9}")
 
