@@ -8,8 +8,8 @@ directory. The reference row is compared with every other row holding the metric
 paired interval as the reports' defense and ablation tables (:mod:`redteam.paired`): the mean
 difference and a 95% bootstrap interval over users with one seed, over seeds then users with
 several (so the seeds' variance is in it). (target, user) metrics such as ``target_hr@50``
-resample users as clusters, each bringing all its targets, and macro-average over targets. A row is named by
-its attack (``--by attack``), its defense (``--by defense``), or in full as ``victim|attack|defense``;
+resample users as clusters, each bringing all its targets, and macro-average over targets. A row is
+named by its attack (``--by attack``), its defense (``--by defense``), or in full as ``victim|attack|defense``;
 a short name that matches several rows is refused with the full names to choose from.
 """
 
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"{ref:<44}{arrays[rows[ref]].mean():>9.4f}")
     for name, key in rows.items():
         if name == ref:
-            continue  # every comparison draws from its own generator (the row's key): adding a row moves no other
+            continue  # each comparison starts a fresh generator (reference key and metric): adding a row moves no other
         change = compare(reference, as_row(name, key, arrays, args.metric), args.metric, args.resamples)
         if change is None:
             print(f"{name:<44}{arrays[key].mean():>9.4f}  not paired: other units or another number of seeds")

@@ -110,10 +110,9 @@ class SurrogateGuided(PoisoningAttack):
             if params.surrogate.through not in serving:
                 raise ConfigError(f"{where}.surrogate.through: '{params.surrogate.through}' is not the label of a serving "
                                   f"defense of this scenario (serving defenses: {', '.join(serving)})")
-            limited = [d.label() for d in scenario.defenses if d.label() == params.surrogate.through
-                       and d.options.get("attacker_seeds") is not None]
-            if limited:
-                raise ConfigError(f"{where}.surrogate.through: '{limited[0]}' runs on some attacker seeds only "
+            if any(d.label() == params.surrogate.through and d.options.get("attacker_seeds") is not None
+                   for d in scenario.defenses):
+                raise ConfigError(f"{where}.surrogate.through: '{params.surrogate.through}' runs on some attacker seeds only "
                                   "(attacker_seeds), so the other seeds would have no surrogate stolen through it")
 
     def craft(self, knowledge: Knowledge, plan: FakePlan) -> list[np.ndarray]:
