@@ -20,6 +20,8 @@ def gate_label(gate: Gate) -> str:
         bounds.append(f"<= {gate.max}")
     if gate.max_drop is not None:
         bounds.append(f"drop vs {gate.max_drop_vs} <= {gate.max_drop:.0%}")
+    if gate.min_drop is not None:
+        bounds.append(f"drop vs {gate.min_drop_vs} >= {gate.min_drop:.0%}")
     return f"{gate.metric} {' and '.join(bounds)}" + (f" [{scope}]" if scope else "")
 
 
@@ -49,14 +51,26 @@ def _check(gate: Gate, row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[
     if gate.max is not None and not value <= gate.max:
         reasons.append(f"{value:.4g} > max {gate.max}")
     drop = None
-    if gate.max_drop is not None:
-        ref = next((r for r in rows if r["defense"] == gate.max_drop_vs and all(
-            r[k] == row[k] for k in ("dataset", "victim", "attack"))), None)
-        ref_value = ref["metrics"].get(gate.metric, {}).get("value") if ref else None
-        if not ref_value:
-            reasons.append(f"no reference row with defense={gate.max_drop_vs} and a non-zero {gate.metric}")
-        else:
-            drop = (ref_value - value) / ref_value
-            if not drop <= gate.max_drop:  # a NaN value or reference fails too
-                reasons.append(f"drop {drop:.1%} > {gate.max_drop:.0%} vs {gate.max_drop_vs}")
+    for reference, bound, holds, word in (
+        (gate.max_drop_vs, gate.max_drop, lambda d, b: d <= b, ">"),
+        (gate.min_drop_vs, gate.min_drop, lambda d, b: d >= b, "<"),
+    ):
+        if bound is None:
+            continue
+        drop = _relative_drop(gate.metric, row, rows, reference)
+        if drop is None:
+            reasons.append(f"no reference row with defense={reference} and a non-zero {gate.metric}")
+        elif not holds(drop, bound):  # a NaN value or reference fails too
+            reasons.append(f"drop {drop:.1%} {word} {bound:.0%} vs {reference}")
     return {**base, "value": value, "relative_drop": drop, "held": not reasons, "reason": "; ".join(reasons)}
+
+
+def _relative_drop(metric: str, row: dict[str, Any], rows: list[dict[str, Any]], reference: str) -> float | None:
+    """(reference - value) / reference, against the row of defense ``reference`` with the same
+    dataset, victim and attack; None when there is no such row or its value is zero."""
+    ref = next((r for r in rows if r["defense"] == reference and all(
+        r[k] == row[k] for k in ("dataset", "victim", "attack"))), None)
+    ref_value = ref["metrics"].get(metric, {}).get("value") if ref else None
+    if not ref_value:
+        return None
+    return (ref_value - row["metrics"][metric]["value"]) / ref_value

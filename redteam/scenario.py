@@ -163,13 +163,18 @@ class Gate(Section):
     max: float | None = None
     max_drop_vs: str | None = Field(None, description="defense whose row is the reference")
     max_drop: float | None = Field(None, ge=0, description="largest relative drop allowed vs the reference")
+    min_drop_vs: str | None = Field(None, description="defense whose row is the reference for min_drop")
+    min_drop: float | None = Field(None, description="smallest relative drop required vs the reference "
+                                                      "(a defense must cut an attack's success by this much)")
 
     @model_validator(mode="after")
     def _has_bound(self) -> "Gate":
-        if self.min is None and self.max is None and self.max_drop is None:
-            raise ValueError("a gate needs min, max or max_drop")
+        if all(bound is None for bound in (self.min, self.max, self.max_drop, self.min_drop)):
+            raise ValueError("a gate needs min, max, max_drop or min_drop")
         if (self.max_drop is None) != (self.max_drop_vs is None):
             raise ValueError("max_drop and max_drop_vs go together")
+        if (self.min_drop is None) != (self.min_drop_vs is None):
+            raise ValueError("min_drop and min_drop_vs go together")
         return self
 
 

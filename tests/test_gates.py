@@ -59,6 +59,19 @@ def test_relative_drop() -> None:
     assert better["held"] and better["relative_drop"] == pytest.approx(-0.10)
 
 
+def test_required_drop() -> None:
+    """min_drop: a defense must cut the metric (an attack's success) by at least this share."""
+    [held] = outcomes(metric="ndcg@10", victim="sasrec", defense="lorec", min_drop_vs="none", min_drop=0.05)
+    assert held["held"] and held["relative_drop"] == pytest.approx(0.10)
+    [failed] = outcomes(metric="ndcg@10", victim="sasrec", defense="lorec", min_drop_vs="none", min_drop=0.15)
+    assert not failed["held"] and "drop 10.0% < 15% vs none" in failed["reason"]
+    [rose] = outcomes(metric="ndcg@10", victim="gru4rec", defense="lorec", min_drop_vs="none", min_drop=0.0)
+    assert not rose["held"] and "drop -10.0% < 0% vs none" in rose["reason"]
+    [both] = outcomes(metric="ndcg@10", victim="sasrec", defense="lorec",
+                      min_drop_vs="none", min_drop=0.05, max_drop_vs="none", max_drop=0.08)
+    assert not both["held"] and both["reason"] == "drop 10.0% > 8% vs none"
+
+
 def test_drop_needs_a_non_zero_reference() -> None:
     [result] = outcomes(metric="ndcg@10", victim="sasrec", defense="lorec", max_drop_vs="apr", max_drop=0.5)
     assert not result["held"] and "no reference row with defense=apr" in result["reason"]
@@ -73,8 +86,9 @@ def test_nan_never_holds() -> None:
         Gate(metric="ndcg@10", defense="lorec", min=0.0),
         Gate(metric="ndcg@10", defense="lorec", max=1.0),
         Gate(metric="ndcg@10", defense="lorec", max_drop_vs="none", max_drop=0.5),
+        Gate(metric="ndcg@10", defense="lorec", min_drop_vs="none", min_drop=-1.0),
     ]
-    assert [r["held"] for r in evaluate_gates(gates, rows)] == [False, False, False]
+    assert [r["held"] for r in evaluate_gates(gates, rows)] == [False, False, False, False]
     nan_reference = [row("sasrec", "none", float("nan")), row("sasrec", "lorec", 0.2)]
     [result] = evaluate_gates([gates[2]], nan_reference)
     assert not result["held"]

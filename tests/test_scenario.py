@@ -54,7 +54,8 @@ def test_fingerprint_ignores_output_and_runtime_but_threads() -> None:
         ({"api": {"topk": "many"}}, "api.topk: Input should be a valid integer"),
         ({"api": {"budget": -1}}, "api.budget: Input should be greater than or equal to 0 (got -1)"),
         ({"eval": {"k": [10, 0]}}, "eval: every cut-off must be >= 1"),
-        ({"gates": [{"metric": "ndcg@10"}]}, "gates.0: a gate needs min, max or max_drop"),
+        ({"gates": [{"metric": "ndcg@10"}]}, "gates.0: a gate needs min, max, max_drop or min_drop"),
+        ({"gates": [{"metric": "ndcg@10", "min_drop": 0.1}]}, "gates.0: min_drop and min_drop_vs go together"),
         ({"name": "a b"}, "name: 'a b' is not a safe name"),
     ],
 )
