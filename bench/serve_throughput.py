@@ -30,11 +30,11 @@ def victim_and_histories(threads: int):
     from redteam.cache import ModelCache
     from redteam.data.dataset import LeaveOneOutSplit
     from redteam.data.registry import DatasetConfig, load_dataset
-    from redteam.environment import configure_threads
+    from redteam.environment import configure_torch
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 
-    configure_threads(threads)
+    configure_torch(threads)
     dataset = load_dataset(DatasetConfig(name="synthetic", users=2000, items=1000), seed=7)
     split = LeaveOneOutSplit.of(dataset)
     victim, _, cached = fit_victim(ComponentSpec(name="sasrec", epochs=30, patience=3), train=split.train,

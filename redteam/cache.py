@@ -23,7 +23,8 @@ import redteam
 from redteam.errors import DataError
 
 T = TypeVar("T")
-CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py")
+# environment.py sets the torch configuration every product is trained under (threads, determinism)
+CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py", "redteam/environment.py")
 
 
 def default_cache_dir() -> Path:

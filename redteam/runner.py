@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redteam.environment import configure_threads, environment_info
+from redteam.environment import configure_torch, environment_info
 from redteam.errors import ConfigError
 from redteam.evaluation import protocol
 from redteam.events import EventLog
@@ -47,7 +47,7 @@ def run_scenario(scenario: Scenario, *, reporter: Reporter, use_cache: bool | No
         # each unit runs torch with unit_cpus threads: that is the thread count its numbers depend on
         scenario = scenario.model_copy(update={"runtime": scenario.runtime.model_copy(
             update={"threads": scenario.runtime.unit_cpus})})
-    threads = configure_threads(scenario.runtime.threads)
+    threads = configure_torch(scenario.runtime.threads)
     events = EventLog()
     events.emit("run_started", scenario=scenario.name, threads=threads)
     if scenario.ranks_text:

@@ -114,7 +114,7 @@ def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: 
     """Run one unit (the Ray task body). ``need_dirs``: the folders of the units it needs (a defense
     unit reads its attack's product there); ``_waited``: their results, passed only so that Ray
     starts this unit after them."""
-    from redteam.environment import configure_threads
+    from redteam.environment import configure_torch
     from redteam.events import EventLog
     from redteam.progress import Reporter
     from redteam.executors.units import stage_groups
@@ -130,7 +130,7 @@ def run_unit(scenario_raw: dict[str, Any], unit_data: dict[str, Any], unit_dir: 
     node = node_identity()
     (folder / STARTED).write_text(json.dumps(node))
     started = time.perf_counter()
-    configure_threads(unit.cpus)
+    configure_torch(unit.cpus)
     scenario = build_scenario(scenario_raw, source="unit")
     ctx = load_context(scenario, reporter=Reporter(None, enabled=False), events=EventLog(), use_cache=True)
     by_attack = {}

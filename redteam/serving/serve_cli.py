@@ -48,7 +48,7 @@ def serve_settings(config: Path | None, overrides: dict[str, Any], defenses: lis
 def serve_command(source: Path, *, victim: str | None, run_seed: int | None, config: Path | None, keys_file: Path | None,
                   keys_env: str, no_auth: bool, ready_file: Path | None, parent_pid: int | None, threads: int | None,
                   overrides: dict[str, Any], defenses: list[str]) -> None:
-    from redteam.environment import configure_threads
+    from redteam.environment import configure_torch
     from redteam.serving.keys import load_keys
     from redteam.serving.model_source import load_model, model_folder
     from redteam.serving.serve import run_server, served_recommender
@@ -56,7 +56,7 @@ def serve_command(source: Path, *, victim: str | None, run_seed: int | None, con
     settings = serve_settings(config, overrides, defenses)
     keys = None if no_auth else load_keys(file=keys_file, env_var=keys_env)
     folder = model_folder(source, victim=victim, seed=run_seed)
-    configure_threads(threads)
+    configure_torch(threads)
     model = load_model(folder)
     if settings.topk > model.n_items:
         raise ConfigError(f"--topk {settings.topk}: the catalog has only {model.n_items} items")
