@@ -19,14 +19,13 @@ def main() -> None:
     parser.add_argument("--batches", default="1,64,512")
     args = parser.parse_args()
 
-    import torch
-
+    from redteam.environment import configure_torch
     from redteam.api import BlackBoxAPI
     from redteam.cache import ModelCache
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     dataset, split = beauty(args)
     victim, _, cached = fit_victim(
         ComponentSpec(name="sasrec"), train=split.train, valid=(split.valid_histories(), split.valid_targets()),

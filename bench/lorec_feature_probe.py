@@ -25,6 +25,7 @@ def main() -> None:
 
     import numpy as np
     import torch
+
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -34,6 +35,7 @@ def main() -> None:
     from defenses.simulation import SimulatedFraud, simulate_fakes
     from redteam.data import LeaveOneOutSplit
     from redteam.data.synthetic import make_synthetic
+    from redteam.environment import configure_torch
     from redteam.knowledge import Knowledge
     from redteam.stages.poisoning_targets import select_targets
     from redteam.scenario import PoisoningConfig
@@ -41,7 +43,7 @@ def main() -> None:
     from victims.batching import left_pad
     from victims.sasrec import SASRec
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     dataset = make_synthetic(users=2000, items=1000, seed=7)
     split = LeaveOneOutSplit.of(dataset)
     rng = numpy_rng(args.seed, "lorec-feature-probe")

@@ -30,12 +30,13 @@ def main() -> None:
 
     import torch
 
+    from redteam.environment import configure_torch
     from redteam.registry import resolve
     from redteam.seeding import derive_seed
     from redteam.negatives import negative_sampler
     from redteam.training import make_batches, next_item_loss, resolved_loss, validation_ndcg10
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     dataset, split = beauty(args)
     overrides = {k: v for k, v in {"loss": args.loss, "negatives": args.negatives, "batch_size": args.batch_size}.items() if v is not None}
     victim = resolve("victims", args.victim)(**overrides)

@@ -32,10 +32,12 @@ def main() -> None:
 
     import torch
 
+    from redteam.environment import configure_torch
+
     from attacks.sts.causal_lm_loss import CausalLMObjective
     from victims.causal_lm_ranker import CausalLMRanker
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     products, requests = _catalog()
     t0 = time.perf_counter()
     ranker = CausalLMRanker()

@@ -53,12 +53,12 @@ def recipes_from(args) -> dict[str, dict]:
 
 def train_one(args) -> None:
     import numpy as np
-    import torch
 
+    from redteam.environment import configure_torch
     from redteam.evaluation import ranking_values
     from redteam.registry import resolve
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     dataset, split = beauty(args)
     victim = resolve("victims", args.victim)(**json.loads(args.child_recipe))
 

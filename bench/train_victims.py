@@ -20,14 +20,13 @@ VICTIMS = ["popularity", "sasrec", "gru4rec", "narm", "bert4rec"]
 
 
 def train_one(args) -> dict:
-    import torch
-
+    from redteam.environment import configure_torch
     from redteam.cache import ModelCache
     from redteam.evaluation import ranking_values
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 
-    torch.set_num_threads(args.threads)
+    configure_torch(args.threads)
     dataset, split = beauty(args)
     options = {"epochs": args.epochs} if args.epochs is not None and args.victim != "popularity" else {}
     spec = ComponentSpec(name=args.victim, **options)
