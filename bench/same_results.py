@@ -1,6 +1,6 @@
 """Are two runs' results.json the same, timings aside? Prints `identical` or every differing path.
 
-    python bench/same_results.py RUN_A/results.json RUN_B/results.json
+    python bench/same_results.py RUN_A RUN_B        # run directories or their results.json
 
 What legitimately changes between two runs of one scenario is left out: every key naming seconds,
 cache hits, the environment and the runtime settings (threads, executor). Exit 0 when identical,
@@ -44,7 +44,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    a, b = (without_timings(json.loads(Path(p).read_text())) for p in argv)
+    paths = [Path(p) / "results.json" if Path(p).is_dir() else Path(p) for p in argv]
+    for path in paths:
+        if not path.is_file():
+            print(f"{path}: no such results.json", file=sys.stderr)
+            return 2
+    a, b = (without_timings(json.loads(path.read_text())) for path in paths)
     found = differences(a, b)
     print("identical (timings, cache hits, environment and runtime aside)" if not found else "\n".join(found))
     return 0 if not found else 1
