@@ -40,10 +40,10 @@ def configure_torch(threads: int | None) -> int:
 
     Without deterministic algorithms, the backward of indexing by a tensor of ids on CPU
     (``table[ids]``, an ``index_put_`` with accumulation) adds its contributions in whatever order
-    the threads finish, so a distillation at 2 threads gave a different surrogate on every run (Agreement@10
-    .639 / .639 / .643 for one configuration); with them, repeated runs agree bit for bit at no
-    measured cost. ``warn_only``: an operation with no deterministic version (some CUDA kernels)
-    warns instead of stopping the run.
+    the threads finish, so a distillation at 2 threads stole a different surrogate on every run
+    (Agreement@10 .643 / .639 / .639 in three runs of one configuration); with them, repeated runs
+    agree bit for bit, and that backward was no slower in a micro-benchmark. ``warn_only``: an
+    operation with no deterministic version (some CUDA kernels) warns instead of stopping the run.
     """
     import torch
 
