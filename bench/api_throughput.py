@@ -19,9 +19,9 @@ def main() -> None:
     parser.add_argument("--batches", default="1,64,512")
     args = parser.parse_args()
 
-    from redteam.environment import configure_torch
     from redteam.api import BlackBoxAPI
     from redteam.cache import ModelCache
+    from redteam.environment import configure_torch
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec
 

@@ -25,7 +25,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 

@@ -32,9 +32,8 @@ def main() -> None:
 
     import torch
 
-    from redteam.environment import configure_torch
-
     from attacks.sts.causal_lm_loss import CausalLMObjective
+    from redteam.environment import configure_torch
     from victims.causal_lm_ranker import CausalLMRanker
 
     configure_torch(args.threads)

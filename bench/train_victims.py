@@ -20,8 +20,8 @@ VICTIMS = ["popularity", "sasrec", "gru4rec", "narm", "bert4rec"]
 
 
 def train_one(args) -> dict:
-    from redteam.environment import configure_torch
     from redteam.cache import ModelCache
+    from redteam.environment import configure_torch
     from redteam.evaluation import ranking_values
     from redteam.fitting import fit_victim
     from redteam.scenario import ComponentSpec

@@ -10,6 +10,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def deterministic_torch():
+    """Every test computes under the torch configuration runs use (deterministic algorithms on), so
+    a test's numbers do not depend on whether an earlier test in the process started a run."""
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real benchmark data: $REDTEAM_DATA_DIR, else ../shared/data next to the repo."""
