@@ -1,6 +1,6 @@
 """Time to quality: the original training recipe of a victim and a faster one, side by side on Amazon Beauty.
 
-    python bench/time_to_quality.py [--victim sasrec] [--threads 2] [--recipes original,fast,p5=fast]
+    python bench/time_to_quality.py [--victim sasrec] [--threads 2] [--recipes original,default,p5=fast]
                                     [--set fast.negatives=2048 ...]
 
 Each recipe trains in its own subprocess (its own peak memory), one after the other, with the
@@ -25,7 +25,7 @@ from common import REPO, base_parser, beauty, emit, peak_rss_mib
 ORIGINAL = {"loss": "ce", "batch_size": 128, "lr": 1e-3, "eval_every": 1, "valid_users": 0, "patience": 5}
 FAST = {"loss": "sampled", "negatives": 2048, "negative_sampler": "popularity", "sampler_power": 1.0,
         "batch_size": 128, "lr": 1e-3, "valid_users": 4096, "eval_every": 1, "patience": 5}
-RECIPES = {"original": ORIGINAL, "fast": FAST}
+RECIPES = {"original": ORIGINAL, "fast": FAST, "default": {}}  # default: the victim's own declared settings
 
 
 def parse_value(text: str):
@@ -39,9 +39,9 @@ def recipes_from(args) -> dict[str, dict]:
     chosen = {}
     for entry in args.recipes.split(","):
         name, _, base = entry.partition("=")  # "p5=fast": a recipe named p5 that starts as a copy of fast
-        if (base or name) not in RECIPES and base:
-            sys.exit(f"--recipes {entry}: unknown base recipe '{base}' (one of {', '.join(RECIPES)})")
-        chosen[name] = dict(RECIPES.get(base or name, {}))
+        if (base or name) not in RECIPES:
+            sys.exit(f"--recipes {entry}: unknown recipe '{base or name}' (one of {', '.join(RECIPES)}, or NEW=BASE)")
+        chosen[name] = dict(RECIPES[base or name])
     for item in args.set:
         key, _, value = item.partition("=")
         name, _, field = key.partition(".")
@@ -84,7 +84,7 @@ def train_one(args) -> None:
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--victim", default="sasrec")
-    parser.add_argument("--recipes", default="original,fast", help="comma-separated names: original, fast, or NEW=BASE (a copy of BASE to change with --set)")
+    parser.add_argument("--recipes", default="original,fast", help="comma-separated names: original, fast, default (the victim's declared settings), or NEW=BASE (a copy of BASE to change with --set)")
     parser.add_argument("--set", action="append", default=[], metavar="RECIPE.FIELD=VALUE", help="change one setting of a recipe")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--child-recipe", help=argparse_hidden())

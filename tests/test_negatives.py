@@ -121,13 +121,15 @@ def test_auto_loss_is_cross_entropy_on_small_catalogs_and_sampled_on_large_ones(
     assert resolved_loss(SASRecParams(loss="ce"), 50_000) == "ce"
     assert resolved_loss(SASRecParams(loss="sampled"), 10) == "sampled"
     assert resolved_loss(SASRecParams(sampled_above=100), 300) == "sampled"
-    # only where it was measured to hold: GRU4Rec lost 18% of NDCG@10 on Beauty; BERT4Rec is unmeasured
+    # only where it was measured to hold: GRU4Rec with its own sampler settings; BERT4Rec is unmeasured
     from victims.bert4rec import BERT4RecParams
     from victims.gru4rec import GRU4RecParams
 
-    for params in (GRU4RecParams(), BERT4RecParams()):
-        assert params.sampled_above is None and params.valid_users == 0
-        assert resolved_loss(params, 50_000) == "ce"
+    bert = BERT4RecParams()
+    assert bert.sampled_above is None and bert.valid_users == 0 and resolved_loss(bert, 50_000) == "ce"
+    gru = GRU4RecParams()
+    assert (gru.sampled_above, gru.sampler_power, gru.patience) == (5000, 0.5, 8)
+    assert resolved_loss(gru, 5000) == "ce" and resolved_loss(gru, 12_101) == "sampled"
 
 
 def test_the_fit_report_names_the_loss_it_trained_with(tiny_split) -> None:
