@@ -1,12 +1,14 @@
 """Where one training epoch of a victim spends its time, on Amazon Beauty.
 
     python bench/profile_epoch.py [--victim sasrec] [--threads 2] [--batches 60] [--loss ce|sampled]
+                                  [--ops] [--nondeterministic]
 
 Times, over ``--batches`` batches spread over one epoch's lengths: building the length-bucketed batches,
 the encoder forward, the output layer and loss forward, the backward pass, the optimiser step;
 then one validation pass over every validation user (full ranking). Prints seconds per phase,
 each phase's share, and the extrapolation to a whole epoch. Torch's own operator profile of the
-same batches is printed with ``--ops``.
+same batches is printed with ``--ops``. ``--nondeterministic`` turns torch's deterministic
+algorithms off (runs always have them on) to measure what they cost.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--ops", action="store_true", help="also print torch.profiler's top operators")
+    parser.add_argument("--nondeterministic", action="store_true", help="torch's deterministic algorithms off (not as runs train)")
     args = parser.parse_args()
 
     import torch
@@ -37,6 +40,8 @@ def main() -> None:
     from redteam.training import make_batches, next_item_loss, resolved_loss, validation_ndcg10
 
     configure_torch(args.threads)
+    if args.nondeterministic:
+        torch.use_deterministic_algorithms(False)
     dataset, split = beauty(args)
     overrides = {k: v for k, v in {"loss": args.loss, "negatives": args.negatives, "batch_size": args.batch_size}.items() if v is not None}
     victim = resolve("victims", args.victim)(**overrides)
@@ -80,13 +85,15 @@ def main() -> None:
     scale = len(batches) / len(chosen)
     per_epoch = {k: (v if k in ("batching", "validation (all users)") else v * scale) for k, v in seconds.items()}
     total = sum(per_epoch.values())
-    print(f"{args.victim} on Amazon Beauty, {args.threads} threads, loss {loss_kind}, batch {p.batch_size}: "
+    print(f"{args.victim} on Amazon Beauty, {args.threads} threads, loss {loss_kind}, batch {p.batch_size}, "
+          f"deterministic algorithms {'off' if args.nondeterministic else 'on'}: "
           f"{len(chosen)} of {len(batches)} batches timed ({positions} positions), extrapolated to one epoch")
     for phase, value in per_epoch.items():
         print(f"  {phase:32s} {value:7.2f} s  {value / total:5.1%}")
     print(f"  {'epoch total':32s} {total:7.2f} s")
     emit(args.json_path, {"victim": args.victim, "threads": args.threads, "loss": loss_kind, "batch_size": p.batch_size,
-                          "batches": len(batches), "timed_batches": len(chosen), "seconds_per_epoch": per_epoch})
+                          "batches": len(batches), "timed_batches": len(chosen), "seconds_per_epoch": per_epoch,
+                          "deterministic": not args.nondeterministic})
 
 
 if __name__ == "__main__":
