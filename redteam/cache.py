@@ -23,8 +23,13 @@ import redteam
 from redteam.errors import DataError
 
 T = TypeVar("T")
-# environment.py sets the torch configuration every product is trained under (threads, determinism)
-CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py", "redteam/environment.py")
+# Every source a trained model's weights depend on: the victims, the trainer and what it draws on
+# (negative samplers, seed derivation, the batch-invariant scoring and the metric that together
+# select the best epoch), and environment.py, which sets the torch configuration every product is
+# trained under. tests/test_cache.py follows the imports and fails when one is missing.
+CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py", "redteam/negatives.py",
+             "redteam/seeding.py", "redteam/metrics.py", "redteam/metrics_ranks.py", "redteam/batch_invariance.py",
+             "redteam/environment.py")
 
 
 def default_cache_dir() -> Path:

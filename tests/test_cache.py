@@ -135,6 +135,38 @@ def test_cache_key_changes_with_every_part() -> None:
     assert "+" in code_version()  # the code hash is part of every key
 
 
+# Imported by the victims or the trainer, but nothing in them changes trained weights: declarations,
+# errors, item records, the remote (HTTP) victim's client, which trains nothing, and the
+# language-model layer (text_sasrec keys its products by the encoder's configuration and the item
+# texts instead).
+# The metrics facade (redteam.metrics) also re-exports modules that validation never calls.
+WEIGHT_NEUTRAL = {"redteam.params", "redteam.limits", "redteam.errors", "redteam.catalog", "redteam.lm",
+                  "redteam.serving.http_settings", "redteam.serving.http_client", "redteam.metrics_bootstrap",
+                  "redteam.metrics_exposure", "redteam.metrics_summary", "redteam.metrics_topk"}
+
+
+def test_the_code_hash_covers_every_module_that_training_draws_on() -> None:
+    """Follows the imports from the victims and the trainer through every hashed module."""
+    import ast
+
+    from redteam.cache import CODE_DIRS
+
+    root = Path(__file__).resolve().parent.parent
+    hashed = {rel.removesuffix(".py").replace("/", ".") for rel in CODE_DIRS}
+    todo = [*sorted((root / "victims").glob("*.py")), root / "redteam/training.py"]
+    seen, drawn_on = set(todo), set()
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("redteam."):
+                drawn_on.add(node.module)
+                source = root / (node.module.replace(".", "/") + ".py")
+                if node.module in hashed and source.exists() and source not in seen:
+                    seen.add(source)
+                    todo.append(source)
+    unhashed = sorted(drawn_on - hashed - WEIGHT_NEUTRAL)
+    assert not unhashed, f"add to CODE_DIRS (or to WEIGHT_NEUTRAL with a reason): {unhashed}"
+
+
 def test_sequences_checksum_sees_boundaries_and_values() -> None:
     import numpy as np
 
