@@ -62,8 +62,11 @@ def main() -> None:
 
     batches = timed("batching", lambda: make_batches(split.train, batch_size=p.batch_size, max_len=p.max_len, generator=gen))
     model.train()
-    step = max(1, len(batches) // args.batches)  # batches are sorted by length: take every step-th
-    chosen = batches[::step][: args.batches]
+    # batches come sorted by length: time an evenly spaced sample over all of them (taking every
+    # k-th and stopping at --batches left the longest third of an epoch out before 2026-12-07)
+    count = min(args.batches, len(batches))
+    picks = sorted({round(i * (len(batches) - 1) / max(1, count - 1)) for i in range(count)})
+    chosen = [batches[i] for i in picks]
     profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if args.ops else None
     if profiler:
         profiler.__enter__()
