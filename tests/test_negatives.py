@@ -128,7 +128,7 @@ def test_auto_loss_is_cross_entropy_on_small_catalogs_and_sampled_on_large_ones(
     bert = BERT4RecParams()
     assert bert.sampled_above is None and bert.valid_users == 0 and resolved_loss(bert, 50_000) == "ce"
     gru = GRU4RecParams()
-    assert (gru.sampled_above, gru.sampler_power, gru.patience) == (5000, 0.5, 8)
+    assert (gru.sampled_above, gru.sampler_power, gru.patience) == (5000, 0.5, 5)
     assert resolved_loss(gru, 5000) == "ce" and resolved_loss(gru, 12_101) == "sampled"
 
 
