@@ -49,5 +49,12 @@ def configure_torch(threads: int | None) -> int:
 
     n = threads or default_threads()
     torch.set_num_threads(n)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_algorithms()
     return n
+
+
+def use_deterministic_algorithms() -> None:
+    """Torch's deterministic algorithms on, warning (not failing) where an operation has none."""
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)

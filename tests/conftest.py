@@ -14,9 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def deterministic_torch():
     """Every test computes under the torch configuration runs use (deterministic algorithms on), so
     a test's numbers do not depend on whether an earlier test in the process started a run."""
-    import torch
+    from redteam.environment import use_deterministic_algorithms
 
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_algorithms()
 
 
 @pytest.fixture(scope="session")

@@ -37,3 +37,12 @@ class NeuralParams(TrainParams):
 
     hidden: Hidden = Field(64, ge=4, description="embedding and hidden width")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout rate")
+
+
+class LargeCatalogParams(NeuralParams):
+    """NeuralParams for a victim whose faster recipe was measured to hold on large catalogs
+    (docs/results/performance.md, "Time to quality"): sampled softmax above 5,000 items and
+    validation on a fixed sample of 4,096 users."""
+
+    sampled_above: int | None = Field(5000, ge=0, description="loss=auto: catalogs larger than this train with sampled softmax")
+    valid_users: int = Field(4096, ge=0, description="validate on a fixed random sample of this many users (0: all)")

@@ -14,16 +14,12 @@ from pydantic import Field
 from torch import nn
 
 from victims.base import NeuralVictim, SequentialModel
-from victims.params import NeuralParams
+from victims.params import LargeCatalogParams
 
 
-class SASRecParams(NeuralParams):
+class SASRecParams(LargeCatalogParams):  # on Beauty: 0.28x the time, NDCG@10 inside the full recipe's interval
     layers: int = Field(2, ge=1, description="self-attention blocks")
     heads: int = Field(1, ge=1, description="attention heads")
-    # measured on Amazon Beauty (docs/results/performance.md, "Time to quality"): 0.28x the time, NDCG@10
-    # inside the full recipe's interval
-    sampled_above: int | None = Field(5000, ge=0, description="loss=auto: catalogs larger than this train with sampled softmax")
-    valid_users: int = Field(4096, ge=0, description="validate on a fixed random sample of this many users (0: all)")
 
 
 class TransformerBlock(nn.Module):
