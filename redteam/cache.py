@@ -6,6 +6,7 @@ safetensors + JSON directories written atomically (a temp dir renamed into place
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -23,13 +24,15 @@ import redteam
 from redteam.errors import DataError
 
 T = TypeVar("T")
-# Every source a trained model's weights depend on: the victims, the trainer and what it draws on
-# (negative samplers, seed derivation, the batch-invariant scoring and the metric that together
-# select the best epoch), and environment.py, which sets the torch configuration every product is
-# trained under. tests/test_cache.py follows the imports and fails when one is missing.
-CODE_DIRS = ("victims", "redteam/training.py", "redteam/trainer_loop.py", "redteam/negatives.py",
-             "redteam/seeding.py", "redteam/metrics.py", "redteam/metrics_ranks.py", "redteam/batch_invariance.py",
-             "redteam/environment.py")
+# Every source outside victims/ that a trained model's weights depend on: the trainer and what it
+# draws on (negative samplers, seed derivation, the batch-invariant scoring and the metric that
+# together select the best epoch), and environment.py, which sets the torch configuration every
+# product is trained under. A victim's own code is the closure of its module's imports inside
+# victims/ (victim_sources). tests/test_cache.py follows the imports and fails when one is missing.
+TRAINER_SOURCES = ("redteam/training.py", "redteam/trainer_loop.py", "redteam/negatives.py", "redteam/seeding.py",
+                   "redteam/metrics.py", "redteam/metrics_ranks.py", "redteam/batch_invariance.py",
+                   "redteam/environment.py")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_cache_dir() -> Path:
@@ -37,18 +40,49 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "redteam"
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus a hash of the model and trainer sources (edits invalidate the cache)."""
-    root = Path(__file__).resolve().parent.parent
+def victim_sources(module: str) -> list[Path]:
+    """The files a victim module is built from: its own file and, through its imports (at any depth,
+    function-level ones included), every ``victims.*`` module it uses. A module outside this
+    checkout (a plugin victim) contributes its own file only."""
+    first = _module_file(module)
+    todo, seen = [first], {first}
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text())):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                path = ROOT / (name.replace(".", "/") + ".py")
+                if name.startswith("victims.") and path.exists() and path not in seen:
+                    seen.add(path)
+                    todo.append(path)
+    return sorted(seen)
+
+
+def _module_file(module: str) -> Path:
+    local = ROOT / (module.replace(".", "/") + ".py")
+    if local.exists():
+        return local
+    loaded = sys.modules.get(module)
+    origin = getattr(loaded, "__file__", None)
+    if origin is None:
+        raise ValueError(f"cache: no source file for module {module!r}")
+    return Path(origin)
+
+
+@lru_cache(maxsize=None)
+def code_version(module: str | None = None) -> str:
+    """Package version plus a hash of the trainer's sources and a victim's (edits invalidate the cache).
+
+    ``module`` (a victim class's ``__module__``): only that victim's sources join the hash, so an
+    edit to GRU4Rec keeps the cached SASRec models; without it, every file under victims/ does (the
+    run manifest's code version).
+    """
+    victims = victim_sources(module) if module else sorted((ROOT / "victims").rglob("*.py"))
     h = hashlib.sha256(redteam.__version__.encode())
-    for rel in CODE_DIRS:
-        target = root / rel
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-        for f in files:
-            if f.exists():
-                h.update(f.relative_to(root).as_posix().encode())
-                h.update(f.read_bytes())
+    for f in [*(ROOT / rel for rel in TRAINER_SOURCES), *victims]:
+        if f.exists():
+            h.update((f.relative_to(ROOT).as_posix() if f.is_relative_to(ROOT) else f.name).encode())
+            h.update(f.read_bytes())
     return f"{redteam.__version__}+{h.hexdigest()[:10]}"
 
 
@@ -79,8 +113,9 @@ def texts_checksum(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(**parts: Any) -> str:
-    blob = json.dumps({**parts, "code": code_version()}, sort_keys=True, default=str)
+def cache_key(*, source: str | None = None, **parts: Any) -> str:
+    """Hash of ``parts`` and the code version of ``source`` (the trained class's module; all victims if None)."""
+    blob = json.dumps({**parts, "code": code_version(source)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

@@ -64,6 +64,7 @@ def fit_victim(
     if reads_text and not item_text:
         raise ConfigError(f"victims.{spec.label()}: '{spec.name}' represents items by their text, and this data set has none")
     key = cache_key(
+        source=cls.__module__,
         victim=spec.name,
         params=params.model_dump(mode="json"),
         seed=victim_seed,

@@ -150,10 +150,10 @@ def test_the_code_hash_covers_every_module_that_training_draws_on() -> None:
     """Follows the imports from the victims and the trainer through every hashed module."""
     import ast
 
-    from redteam.cache import CODE_DIRS
+    from redteam.cache import TRAINER_SOURCES
 
     root = Path(__file__).resolve().parent.parent
-    hashed = {rel.removesuffix(".py").replace("/", ".") for rel in CODE_DIRS}
+    hashed = {rel.removesuffix(".py").replace("/", ".") for rel in TRAINER_SOURCES}
     todo = [*sorted((root / "victims").glob("*.py")), root / "redteam/training.py"]
     seen, drawn_on = set(todo), set()
     while todo:
@@ -165,7 +165,36 @@ def test_the_code_hash_covers_every_module_that_training_draws_on() -> None:
                     seen.add(source)
                     todo.append(source)
     unhashed = sorted(drawn_on - hashed - WEIGHT_NEUTRAL)
-    assert not unhashed, f"add to CODE_DIRS (or to WEIGHT_NEUTRAL with a reason): {unhashed}"
+    assert not unhashed, f"add to TRAINER_SOURCES (or to WEIGHT_NEUTRAL with a reason): {unhashed}"
+
+
+def test_a_victims_code_version_covers_its_own_sources_and_no_other_victims() -> None:
+    from redteam.cache import victim_sources
+
+    def names(module: str) -> set[str]:
+        return {p.name for p in victim_sources(module)}
+
+    assert names("victims.sasrec") == {"sasrec.py", "base.py", "batching.py", "params.py"}
+    assert names("victims.text_sasrec") == names("victims.sasrec") | {"text_sasrec.py"}
+    assert names("victims.narm") >= {"narm.py", "gru4rec.py"}  # NARM reuses GRU4Rec's run_gru
+    assert "gru4rec.py" not in names("victims.sasrec") and "sasrec.py" not in names("victims.gru4rec")
+    versions = {code_version(m) for m in ("victims.sasrec", "victims.gru4rec", "victims.hstu", None)}
+    assert len(versions) == 4 and code_version("victims.sasrec") == code_version("victims.sasrec")
+    assert cache_key(source="victims.sasrec", seed=1) != cache_key(source="victims.gru4rec", seed=1)
+
+
+def test_a_plugin_victim_outside_the_checkout_is_hashed_by_its_own_file(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+
+    (tmp_path / "my_victim_plugin.py").write_text("WEIGHTS = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("my_victim_plugin")
+    before = code_version("my_victim_plugin")
+    assert before != code_version(None)
+    code_version.cache_clear()
+    (tmp_path / "my_victim_plugin.py").write_text("WEIGHTS = 2\n")
+    assert code_version("my_victim_plugin") != before
+    code_version.cache_clear()
 
 
 def test_sequences_checksum_sees_boundaries_and_values() -> None:

@@ -54,7 +54,7 @@ def finetune(ctx: RunContext, target: Target, train: list[np.ndarray], progress:
     params = component_params("victims", spec, where="victims").model_copy(update={"epochs": ctx.scenario.poisoning.finetune_epochs})
     victim_seed = derive_seed(seed, "victim", spec.label())
     weights = hashlib.sha256(b"".join(v.detach().cpu().numpy().tobytes() for v in victim.model.state_dict().values())).hexdigest()[:16]
-    key = cache_key(victim=spec.name, params=params.model_dump(mode="json"), seed=victim_seed, mode="finetune",
+    key = cache_key(source=cls.__module__, victim=spec.name, params=params.model_dump(mode="json"), seed=victim_seed, mode="finetune",
                     clean_weights=weights, train=sequences_checksum(train),
                     valid=sequences_checksum([*valid[0], valid[1]]), n_items=ctx.dataset.n_items)
 
