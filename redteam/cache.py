@@ -42,20 +42,40 @@ def default_cache_dir() -> Path:
 
 def victim_sources(module: str) -> list[Path]:
     """The files a victim module is built from: its own file and, through its imports (at any depth,
-    function-level ones included), every ``victims.*`` module it uses. A module outside this
-    checkout (a plugin victim) contributes its own file only."""
+    function-level and relative ones included), every module of the ``victims`` package it uses.
+    A module outside this checkout (a plugin victim) is hashed with the ``victims`` modules it
+    imports, not with its own package's other modules."""
     first = _module_file(module)
     todo, seen = [first], {first}
     while todo:
-        for node in ast.walk(ast.parse(todo.pop().read_text())):
-            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module
-                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-            for name in names:
-                path = ROOT / (name.replace(".", "/") + ".py")
-                if name.startswith("victims.") and path.exists() and path not in seen:
+        current = todo.pop()
+        for node in ast.walk(ast.parse(current.read_text())):
+            for path in _imported_victim_files(node, current):
+                if path not in seen:
                     seen.add(path)
                     todo.append(path)
     return sorted(seen)
+
+
+def _imported_victim_files(node: ast.AST, importer: Path) -> list[Path]:
+    """Files under victims/ that one import statement of ``importer`` loads."""
+    if isinstance(node, ast.Import):
+        dotted = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:  # relative: resolved against the importer's package
+            package = importer.parent.relative_to(ROOT).parts if importer.is_relative_to(ROOT) else ()
+            package = package[: len(package) - node.level + 1]
+            base = ".".join([*package, *([node.module] if node.module else [])])
+        dotted = [base, *(f"{base}.{a.name}" for a in node.names)]  # "from victims import sasrec" loads a module
+    else:
+        return []
+    files = []
+    for name in dotted:
+        if name.startswith("victims."):  # victims/__init__.py itself only registers aliases
+            stem = ROOT / name.replace(".", "/")
+            files += [f for f in (stem.with_suffix(".py"), stem / "__init__.py") if f.exists()]
+    return files
 
 
 def _module_file(module: str) -> Path:

@@ -179,22 +179,45 @@ def test_a_victims_code_version_covers_its_own_sources_and_no_other_victims() ->
     assert names("victims.narm") >= {"narm.py", "gru4rec.py"}  # NARM reuses GRU4Rec's run_gru
     assert "gru4rec.py" not in names("victims.sasrec") and "sasrec.py" not in names("victims.gru4rec")
     versions = {code_version(m) for m in ("victims.sasrec", "victims.gru4rec", "victims.hstu", None)}
-    assert len(versions) == 4 and code_version("victims.sasrec") == code_version("victims.sasrec")
+    assert len(versions) == 4
     assert cache_key(source="victims.sasrec", seed=1) != cache_key(source="victims.gru4rec", seed=1)
+
+
+@pytest.mark.parametrize(("statement", "loaded"), [
+    ("from victims.base import NeuralVictim", ["base.py"]),
+    ("import victims.hstu", ["hstu.py"]),
+    ("from victims import gru4rec, sasrec", ["gru4rec.py", "sasrec.py"]),
+    ("from .gru4rec import run_gru", ["gru4rec.py"]),
+    ("from . import base", ["base.py"]),
+    ("from victims import __version__", []),
+    ("from redteam.training import train_model", []),
+])
+def test_every_import_form_inside_victims_is_followed(statement: str, loaded: list[str]) -> None:
+    import ast
+
+    from redteam.cache import ROOT, _imported_victim_files
+
+    files = _imported_victim_files(ast.parse(statement).body[0], ROOT / "victims" / "narm.py")
+    assert [f.name for f in files] == loaded
 
 
 def test_a_plugin_victim_outside_the_checkout_is_hashed_by_its_own_file(tmp_path: Path, monkeypatch) -> None:
     import importlib
+    import sys
 
-    (tmp_path / "my_victim_plugin.py").write_text("WEIGHTS = 1\n")
+    plugin = tmp_path / "my_victim_plugin.py"
+    plugin.write_text("WEIGHTS = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.import_module("my_victim_plugin")
-    before = code_version("my_victim_plugin")
-    assert before != code_version(None)
-    code_version.cache_clear()
-    (tmp_path / "my_victim_plugin.py").write_text("WEIGHTS = 2\n")
-    assert code_version("my_victim_plugin") != before
-    code_version.cache_clear()
+    try:
+        importlib.import_module("my_victim_plugin")
+        before = code_version("my_victim_plugin")
+        assert before != code_version(None)
+        code_version.cache_clear()
+        plugin.write_text("WEIGHTS = 2\n")
+        assert code_version("my_victim_plugin") != before
+    finally:
+        sys.modules.pop("my_victim_plugin", None)
+        code_version.cache_clear()
 
 
 def test_sequences_checksum_sees_boundaries_and_values() -> None:

@@ -45,10 +45,12 @@ class DefendedFit:
 @lru_cache(maxsize=1)
 def defense_code_version() -> str:
     """Hash of the defenses' sources: a defended victim is cached under the code that trained it
-    (the victims' and trainer's sources are in every cache key already)."""
+    (the victims' and trainer's sources are in every cache key already). The poisoning recipes and
+    the attacker's knowledge are in it too: LoRec and LLM4Dec train on fakes they simulate with them."""
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
-    for f in sorted([*(root / "defenses").rglob("*.py"), *(root / "redteam").glob("lm*.py"), Path(__file__).resolve()]):
+    for f in sorted([*(root / "defenses").rglob("*.py"), *(root / "redteam").glob("lm*.py"), Path(__file__).resolve(),
+                     *(root / "attacks" / "poisoning").rglob("*.py"), root / "redteam" / "knowledge.py"]):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
