@@ -1,14 +1,15 @@
 """Where one training epoch of a victim spends its time, on Amazon Beauty.
 
     python bench/profile_epoch.py [--victim sasrec] [--threads 2] [--batches 60] [--loss ce|sampled]
-                                  [--ops] [--nondeterministic]
+                                  [--ops] [--nondeterministic] [--unfused]
 
 Times, over ``--batches`` batches spread over one epoch's lengths: building the length-bucketed batches,
 the encoder forward, the output layer and loss forward, the backward pass, the optimiser step;
 then one validation pass over every validation user (full ranking). Prints seconds per phase,
 each phase's share, and the extrapolation to a whole epoch. Torch's own operator profile of the
 same batches is printed with ``--ops``. ``--nondeterministic`` turns torch's deterministic
-algorithms off (runs always have them on) to measure what they cost.
+algorithms off (runs always have them on) to measure what they cost; ``--unfused`` steps AdamW
+without the fused kernel.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--ops", action="store_true", help="also print torch.profiler's top operators")
     parser.add_argument("--nondeterministic", action="store_true", help="torch's deterministic algorithms off (not as runs train)")
+    parser.add_argument("--unfused", action="store_true", help="AdamW without the fused kernel (the trainers' optimiser before 2026-12-07)")
     args = parser.parse_args()
 
     import torch
@@ -37,6 +39,7 @@ def main() -> None:
     from redteam.registry import resolve
     from redteam.seeding import derive_seed
     from redteam.negatives import negative_sampler
+    from redteam.trainer_loop import adamw
     from redteam.training import make_batches, next_item_loss, resolved_loss, validation_ndcg10
 
     configure_torch(args.threads)
@@ -49,7 +52,7 @@ def main() -> None:
     p = victim.params
     loss_kind = resolved_loss(p, dataset.n_items)
     gen = torch.Generator().manual_seed(derive_seed(args.seed, "trainer", "batches"))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    optimizer = adamw(model.parameters(), lr=p.lr, weight_decay=p.weight_decay, fused=not args.unfused)
     weights = torch.ones(len(split.train))
     sampler = negative_sampler(p.negative_sampler, split.train, dataset.n_items, power=p.sampler_power) if loss_kind == "sampled" else None
     seconds: dict[str, float] = defaultdict(float)

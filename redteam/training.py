@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from redteam.negatives import PopularityNegatives, UniformNegatives, negative_sampler
 from redteam.seeding import derive_seed
-from redteam.trainer_loop import gradient_step, run_epochs
+from redteam.trainer_loop import adamw, gradient_step, run_epochs
 
 
 @dataclass
@@ -283,7 +283,7 @@ def train_model(
         user_weights=user_weights if user_weights is not None else torch.ones(len(train)),
         generator=gen,
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    optimizer = adamw(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     state.loss = resolved_loss(p, model.n_items)
     report = FitReport(threads=torch.get_num_threads(), loss=state.loss, event_times=times is not None)
     if state.loss == "sampled":

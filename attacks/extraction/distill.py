@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from attacks.extraction.losses import draw_negatives, next_item_ce, ranking_from_scores, repair_from_scores
 from attacks.extraction.transcript import Transcript
 from redteam.seeding import derive_seed
-from redteam.trainer_loop import gradient_step, run_epochs
+from redteam.trainer_loop import adamw, gradient_step, run_epochs
 from victims.base import NeuralVictim, SequentialModel
 
 HOLDOUT_POSITIONS = 4000
@@ -159,7 +159,7 @@ def distill(
     train, held = transcript.split(settings.holdout, rng) if settings.holdout > 0 else (transcript, Transcript())
     pieces = windows(train, surrogate.params.max_len)
     gen = torch.Generator().manual_seed(derive_seed(seed, "distill", "negatives"))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr)
+    optimizer = adamw(model.parameters(), lr=settings.lr)
 
     def run_epoch(epoch: int) -> dict[str, float]:
         model.train()
