@@ -54,10 +54,11 @@ class LoopResult:
 
 
 def adamw(parameters: Any, *, lr: float, weight_decay: float = 0.0, fused: bool = True) -> torch.optim.AdamW:
-    """The optimiser of every trainer: AdamW, by default with torch's fused kernel, one pass over
-    each parameter instead of a dozen elementwise operations (the step over the item table was
-    about a tenth of an epoch; docs/results/performance.md). Elementwise, so the result does not
-    depend on the thread count; it differs from the unfused path in the last bits."""
+    """The optimiser of every trainer: AdamW, by default with torch's fused kernel (CPU since torch
+    2.4), one pass over each parameter instead of a dozen elementwise operations; the step over the
+    item table is the part of an epoch it shortens (``bench/profile_epoch.py --unfused``).
+    Elementwise, so the result does not depend on the thread count; it differs from the unfused
+    path in the last bits."""
     return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
 
 

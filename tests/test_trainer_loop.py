@@ -44,3 +44,25 @@ def test_patience_on_the_smoothed_score_rides_out_the_noise() -> None:
     # smoothed (0.5): .10 .14 .13 .15 .145 .16 .16 .169 .18 .19 .20 .20 .195 ... stops 3 after its peak
     epochs, best = trained(NOISY, patience=3, smoothing=0.5)
     assert best == 11 and 12 <= epochs <= 15
+
+
+def test_the_fused_optimiser_takes_adamws_steps_whatever_the_thread_count() -> None:
+    from redteam.trainer_loop import adamw
+
+    def steps(threads: int, *, fused: bool) -> torch.Tensor:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            weights = torch.nn.Parameter(torch.linspace(-1, 1, 50_000).reshape(500, 100))
+            optimizer = adamw([weights], lr=1e-2, weight_decay=0.01, fused=fused)
+            for step in range(5):
+                weights.grad = torch.sin(weights.detach() * (step + 1))
+                optimizer.step()
+            return weights.detach()
+        finally:
+            torch.set_num_threads(before)
+
+    fused = steps(2, fused=True)
+    assert torch.equal(fused, steps(1, fused=True))  # elementwise: no thread-order sums
+    assert torch.allclose(fused, steps(1, fused=False), atol=1e-6)  # the same update as torch's plain AdamW
+    assert not torch.allclose(fused, torch.linspace(-1, 1, 50_000).reshape(500, 100), atol=1e-3)  # it moved

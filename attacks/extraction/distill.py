@@ -159,7 +159,7 @@ def distill(
     train, held = transcript.split(settings.holdout, rng) if settings.holdout > 0 else (transcript, Transcript())
     pieces = windows(train, surrogate.params.max_len)
     gen = torch.Generator().manual_seed(derive_seed(seed, "distill", "negatives"))
-    optimizer = adamw(model.parameters(), lr=settings.lr)
+    optimizer = adamw(model.parameters(), lr=settings.lr, weight_decay=0.01)  # torch's AdamW default, as before
 
     def run_epoch(epoch: int) -> dict[str, float]:
         model.train()
