@@ -1,7 +1,9 @@
-"""Progress display: rich bars per stage for people, nothing (events only) for machines."""
+"""Progress display: rich bars per stage in a terminal, one plain line per finished stage when the
+output is a file or a pipe (a background run's log, CI), nothing (events only) for machines."""
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -19,6 +21,27 @@ class Stage:
     def advance(self, amount: float = 1, status: str = "") -> None:
         if self._progress is not None:
             self._progress.update(self._task, advance=amount, status=status)
+
+
+class LineStage(Stage):
+    """A stage outside a terminal: remembers its count and status for the line written when it ends."""
+
+    def __init__(self, *, sized: bool) -> None:
+        super().__init__(None, None, sized=sized)
+        self.completed, self.total, self.status = 0.0, None, ""
+
+    def update(self, *, completed: float | None = None, total: float | None = None, status: str = "") -> None:
+        self.completed = self.completed if completed is None else completed
+        self.total = self.total if total is None else total
+        self.status = status or self.status
+
+    def advance(self, amount: float = 1, status: str = "") -> None:
+        self.completed += amount
+        self.status = status or self.status
+
+    def summary(self) -> str:
+        count = f"{self.completed:g}/{self.total:g}" if self.total else ""
+        return "  ".join(part for part in (count, self.status) if part)
 
 
 _OPEN: ContextVar[Stage | None] = ContextVar("redteam_open_stage", default=None)
@@ -43,11 +66,19 @@ class Reporter:
         self.console = console
         self.enabled = enabled and console is not None
         self._progress = None
+        self._lines_since: float | None = None  # outside a terminal: start of the session
 
     @contextmanager
     def session(self) -> Iterator["Reporter"]:
         if not self.enabled:
             yield self
+            return
+        if not self.console.is_terminal:
+            self._lines_since = time.perf_counter()
+            try:
+                yield self
+            finally:
+                self._lines_since = None
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -62,6 +93,19 @@ class Reporter:
 
     @contextmanager
     def stage(self, description: str, total: float | None = None) -> Iterator[Stage]:
+        if self._lines_since is not None:
+            line = LineStage(sized=total is not None)
+            line.total = total
+            token = _OPEN.set(line)
+            try:
+                yield line
+            finally:
+                _OPEN.reset(token)
+                elapsed = time.perf_counter() - self._lines_since
+                self.console.print(f"{elapsed:7.0f} s  {description}  {line.summary()}".rstrip(), highlight=False,
+                                   markup=False, soft_wrap=True)
+                self.console.file.flush()  # a log file is block-buffered: `tail -f` should see each line as it ends
+            return
         if self._progress is None:
             yield Stage(None, None, sized=total is not None)
             return

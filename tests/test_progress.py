@@ -1,4 +1,5 @@
-"""Progress stages: a stage opened without a total gets one from the users scored inside it."""
+"""Progress stages: a stage opened without a total gets one from the users scored inside it; outside a
+terminal each stage writes one line when it ends."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def scorer(histories):
 def test_evaluation_reports_users_scored_to_an_unsized_stage() -> None:
     from rich.console import Console
 
-    reporter = Reporter(Console(file=io.StringIO(), width=150), enabled=True)
+    reporter = Reporter(Console(file=io.StringIO(), width=150, force_terminal=True), enabled=True)
     histories = [np.array([1, 2])] * 1100
     with reporter.session():
         with reporter.stage("evaluate") as stage:
@@ -40,3 +41,24 @@ def test_evaluation_reports_users_scored_to_an_unsized_stage() -> None:
     quiet = Reporter(None, enabled=False)
     with quiet.session(), quiet.stage("evaluate"):
         ranking_values(scorer, histories[:3], np.full(3, 3), ks=[10])
+
+
+def test_outside_a_terminal_each_stage_writes_one_line_when_it_ends() -> None:
+    from rich.console import Console
+
+    out = io.StringIO()
+    reporter = Reporter(Console(file=out, width=150), enabled=True)  # a file: not a terminal
+    histories = [np.array([1, 2])] * 600
+    with reporter.session():
+        with reporter.stage("train sasrec (seed 0)", total=3) as stage:
+            for epoch in range(3):
+                assert out.getvalue() == ""  # nothing while the stage runs
+                stage.advance(status=f"epoch {epoch + 1}")
+        with reporter.stage("evaluate sasrec"):
+            ranking_values(scorer, histories, np.full(600, 3), ks=[10])
+        with reporter.stage("load data") as stage:
+            stage.update(status="22363 users")
+    lines = [" ".join(line.split()[2:]) for line in out.getvalue().splitlines()]
+    assert lines == ["train sasrec (seed 0) 3/3 epoch 3", "evaluate sasrec 600/600 600 of 600 users scored",
+                     "load data 22363 users"]
+    assert all(line.split()[1] == "s" and line.split()[0].isdigit() for line in out.getvalue().splitlines())
