@@ -208,7 +208,7 @@ def test_embed_reports_to_an_open_unsized_stage(lm: LanguageModel) -> None:
 
     from redteam.progress import Reporter
 
-    reporter = Reporter(Console(file=io.StringIO(), width=120), enabled=True)
+    reporter = Reporter(Console(file=io.StringIO(), width=120, force_terminal=True), enabled=True)
     with reporter.session(), reporter.stage("defense") as stage:
         lm.embed(["one", "two", "three"], progress=False)
         task = stage._progress.tasks[stage._task]
