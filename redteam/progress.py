@@ -40,7 +40,7 @@ class LineStage(Stage):
         self.status = status or self.status
 
     def summary(self) -> str:
-        count = f"{self.completed:g}/{self.total:g}" if self.total else ""
+        count = f"{self.completed:g}/{self.total:g}" if self.total and self.completed else ""  # a cache hit counts nothing
         return "  ".join(part for part in (count, self.status) if part)
 
 

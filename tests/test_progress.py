@@ -58,7 +58,9 @@ def test_outside_a_terminal_each_stage_writes_one_line_when_it_ends() -> None:
             ranking_values(scorer, histories, np.full(600, 3), ks=[10])
         with reporter.stage("load data") as stage:
             stage.update(status="22363 users")
+        with reporter.stage("train gru4rec (seed 0)", total=200) as stage:
+            stage.update(status="loaded from cache")
     lines = [" ".join(line.split()[2:]) for line in out.getvalue().splitlines()]
     assert lines == ["train sasrec (seed 0) 3/3 epoch 3", "evaluate sasrec 600/600 600 of 600 users scored",
-                     "load data 22363 users"]
+                     "load data 22363 users", "train gru4rec (seed 0) loaded from cache"]
     assert all(line.split()[1] == "s" and line.split()[0].isdigit() for line in out.getvalue().splitlines())
