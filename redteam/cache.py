@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -45,7 +46,10 @@ def victim_sources(module: str) -> list[Path]:
     function-level and relative ones included), every module of the ``victims`` package it uses.
     A module outside this checkout (a plugin victim) is hashed with the ``victims`` modules it
     imports, not with its own package's other modules."""
-    first = _module_file(module)
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"cache: no source file for module {module!r}")
+    first = Path(spec.origin)
     todo, seen = [first], {first}
     while todo:
         current = todo.pop()
@@ -57,36 +61,35 @@ def victim_sources(module: str) -> list[Path]:
     return sorted(seen)
 
 
+def imported_files(source: Path) -> set[Path]:
+    """Files of this checkout that one source file imports, at any depth (function-level imports too)."""
+    return {f for node in ast.walk(ast.parse(source.read_text())) for f in _statement_files(node, source)}
+
+
 def _imported_victim_files(node: ast.AST, importer: Path) -> list[Path]:
-    """Files under victims/ that one import statement of ``importer`` loads."""
+    """Files under victims/ that one import statement loads (victims/__init__.py only registers aliases)."""
+    return [f for f in _statement_files(node, importer)
+            if f.parent.is_relative_to(ROOT / "victims") and f != ROOT / "victims" / "__init__.py"]
+
+
+def _statement_files(node: ast.AST, importer: Path) -> list[Path]:
+    """Files of this checkout that one import statement of ``importer`` loads: relative imports
+    resolved against its package, ``from package import module`` counted as the module."""
     if isinstance(node, ast.Import):
         dotted = [a.name for a in node.names]
     elif isinstance(node, ast.ImportFrom):
         base = node.module or ""
-        if node.level:  # relative: resolved against the importer's package
+        if node.level:
             package = importer.parent.relative_to(ROOT).parts if importer.is_relative_to(ROOT) else ()
-            package = package[: len(package) - node.level + 1]
-            base = ".".join([*package, *([node.module] if node.module else [])])
-        dotted = [base, *(f"{base}.{a.name}" for a in node.names)]  # "from victims import sasrec" loads a module
+            base = ".".join([*package[: len(package) - node.level + 1], *([node.module] if node.module else [])])
+        dotted = [base, *(f"{base}.{a.name}" for a in node.names)]
     else:
         return []
     files = []
-    for name in dotted:
-        if name.startswith("victims."):  # victims/__init__.py itself only registers aliases
-            stem = ROOT / name.replace(".", "/")
-            files += [f for f in (stem.with_suffix(".py"), stem / "__init__.py") if f.exists()]
+    for name in filter(None, dotted):
+        stem = ROOT / name.replace(".", "/")
+        files += [f for f in (stem.with_suffix(".py"), stem / "__init__.py") if f.exists()]
     return files
-
-
-def _module_file(module: str) -> Path:
-    local = ROOT / (module.replace(".", "/") + ".py")
-    if local.exists():
-        return local
-    loaded = sys.modules.get(module)
-    origin = getattr(loaded, "__file__", None)
-    if origin is None:
-        raise ValueError(f"cache: no source file for module {module!r}")
-    return Path(origin)
 
 
 @lru_cache(maxsize=None)

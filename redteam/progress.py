@@ -26,9 +26,9 @@ class Stage:
 class LineStage(Stage):
     """A stage outside a terminal: remembers its count and status for the line written when it ends."""
 
-    def __init__(self, *, sized: bool) -> None:
-        super().__init__(None, None, sized=sized)
-        self.completed, self.total, self.status = 0.0, None, ""
+    def __init__(self, total: float | None) -> None:
+        super().__init__(None, None, sized=total is not None)
+        self.completed, self.total, self.status = 0.0, total, ""
 
     def update(self, *, completed: float | None = None, total: float | None = None, status: str = "") -> None:
         self.completed = self.completed if completed is None else completed
@@ -94,8 +94,7 @@ class Reporter:
     @contextmanager
     def stage(self, description: str, total: float | None = None) -> Iterator[Stage]:
         if self._lines_since is not None:
-            line = LineStage(sized=total is not None)
-            line.total = total
+            line = LineStage(total)
             token = _OPEN.set(line)
             try:
                 yield line

@@ -148,20 +148,19 @@ WEIGHT_NEUTRAL = {"redteam.params", "redteam.limits", "redteam.errors", "redteam
 
 def test_the_code_hash_covers_every_module_that_training_draws_on() -> None:
     """Follows the imports from the victims and the trainer through every hashed module."""
-    import ast
+    from redteam.cache import ROOT, TRAINER_SOURCES, imported_files
 
-    from redteam.cache import TRAINER_SOURCES
+    def module(path: Path) -> str:
+        return path.relative_to(ROOT).with_suffix("").as_posix().removesuffix("/__init__").replace("/", ".")
 
-    root = Path(__file__).resolve().parent.parent
     hashed = {rel.removesuffix(".py").replace("/", ".") for rel in TRAINER_SOURCES}
-    todo = [*sorted((root / "victims").glob("*.py")), root / "redteam/training.py"]
+    todo = [*sorted((ROOT / "victims").glob("*.py")), ROOT / "redteam/training.py"]
     seen, drawn_on = set(todo), set()
     while todo:
-        for node in ast.walk(ast.parse(todo.pop().read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("redteam."):
-                drawn_on.add(node.module)
-                source = root / (node.module.replace(".", "/") + ".py")
-                if node.module in hashed and source.exists() and source not in seen:
+        for source in imported_files(todo.pop()):
+            if module(source).startswith("redteam."):
+                drawn_on.add(module(source))
+                if module(source) in hashed and source not in seen:
                     seen.add(source)
                     todo.append(source)
     unhashed = sorted(drawn_on - hashed - WEIGHT_NEUTRAL)
