@@ -32,6 +32,7 @@ class ComponentKind(str, Enum):
     attacks = "attacks"
     defenses = "defenses"
     catalogs = "catalogs"
+    keys = "keys"
 
 
 def _console(quiet: bool):
@@ -185,8 +186,8 @@ def compare(
 
 
 @app.command("list")
-def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks, defenses or catalogs")]) -> None:
-    """Show each registered component with its declared parameters (or the built-in STS catalogs)."""
+def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims, attacks, defenses, catalogs or keys")]) -> None:
+    """Show each registered component with its declared parameters (or the built-in STS catalogs, or every scenario key)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -195,6 +196,9 @@ def list_components(kind: Annotated[ComponentKind, typer.Argument(help="victims,
 
     if kind is ComponentKind.catalogs:
         Console().print(_catalog_table())
+        return
+    if kind is ComponentKind.keys:
+        Console().print(_keys_table())
         return
 
     table = Table(title=kind.value)
@@ -223,6 +227,21 @@ def _catalog_table() -> Any:
             table.add_row(name, str(len(cat.products)), str(len(cat.requests)), cat.source)
         except RedteamError:
             table.add_row(name, "-", "-", "amazon-scientific: needs catalog.data_dir or $REDTEAM_DATA_DIR")
+    return table
+
+
+def _keys_table() -> Any:
+    """Every scenario key with its type, default and meaning (docs/scenario_keys.md in the terminal)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from redteam.scenario_reference import key_rows
+
+    table = Table(title="scenario keys (--set key=value)")
+    for col in ("key", "type", "default", "meaning"):
+        table.add_column(col, style="bold" if col == "key" else None)
+    for row in key_rows():
+        table.add_row(escape(row.key), escape(row.type), escape(row.default), escape(row.description))
     return table
 
 

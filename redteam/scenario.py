@@ -141,7 +141,7 @@ class STSConfig(Section):
 class EvalConfig(Section):
     k: list[int] = Field(default_factory=lambda: [10, 50], description="cut-offs for HR/NDCG/MRR")
     bootstrap: Resamples = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
-    confidence: float = Field(0.95, gt=0, lt=1)
+    confidence: float = Field(0.95, gt=0, lt=1, description="coverage of the bootstrap intervals")
     exclude_history: bool = Field(False, description="remove each user's history from their ranking")
     max_users: Users | None = Field(None, ge=1, description="evaluate a seeded sample of test users")
 
@@ -155,12 +155,12 @@ class EvalConfig(Section):
 class Gate(Section):
     """A pass/fail bound on one metric of the rows that match victim/attack/defense."""
 
-    metric: str
-    victim: str | None = None
-    attack: str | None = None
-    defense: str | None = None
-    min: float | None = None
-    max: float | None = None
+    metric: str = Field(description="a metric name of the rows (ndcg@10, agreement@10, target_hr@50, ...)")
+    victim: str | None = Field(None, description="only rows of this victim (label); default: every victim")
+    attack: str | None = Field(None, description="only rows of this attack (label; `none` for clean rows); default: every attack")
+    defense: str | None = Field(None, description="only rows of this defense (label); default: every defense")
+    min: float | None = Field(None, description="the metric must be at least this")
+    max: float | None = Field(None, description="the metric must be at most this")
     max_drop_vs: str | None = Field(None, description="defense whose row is the reference")
     max_drop: float | None = Field(None, ge=0, description="largest relative drop allowed vs the reference")
     min_drop_vs: str | None = Field(None, description="defense whose row is the reference for min_drop")
@@ -179,7 +179,7 @@ class Gate(Section):
 
 
 class OutputConfig(Section):
-    dir: Path = Path("runs")
+    dir: Path = Field(Path("runs"), description="parent of the run directories (<dir>/<name>-<hash>)")
     formats: list[Literal["json", "html", "junit", "md"]] = Field(
         default_factory=lambda: ["json"],
         description="files written into the run directory: json (results.json, always written), "
@@ -199,20 +199,21 @@ class RuntimeConfig(Section):
 
 class Scenario(Section):
     name: SafeName = Field(description="names the run directory: letters, digits and . _ - + @, not starting with '.' and without '..'")
-    description: str = ""
-    seed: int = 0
-    seeds: list[int] | None = None
+    description: str = Field("", description="free text shown in reports")
+    seed: int = Field(0, description="root seed; every component derives its own generator from it")
+    seeds: list[int] | None = Field(None, description="repeat the whole run, victims retrained, once per seed (default: [seed])")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
-    victims: list[ComponentSpec] = Field(min_length=1)
+    victims: list[ComponentSpec] = Field(min_length=1, description="the recommenders under attack, each trained (or loaded from the cache) and served behind the API")
     api: ApiConfig = Field(default_factory=ApiConfig)
     attacker: AttackerConfig = Field(default_factory=AttackerConfig)
-    attacks: list[ComponentSpec] = Field(default_factory=list)
+    attacks: list[ComponentSpec] = Field(default_factory=list, description="attacks run against every victim and defense")
     poisoning: PoisoningConfig = Field(default_factory=PoisoningConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     sts: STSConfig = Field(default_factory=STSConfig)
-    defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")])
+    defenses: list[ComponentSpec] = Field(default_factory=lambda: [ComponentSpec(name="none")],
+                                          description="defenses tried against every attack; `none` is the undefended baseline")
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    gates: list[Gate] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list, description="pass/fail bounds on result cells; a failed gate exits 1")
     output: OutputConfig = Field(default_factory=OutputConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 

@@ -8,7 +8,9 @@ run serially with one thread and on the cluster; the rows, curves and sections m
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -81,7 +83,13 @@ def two_node_cluster():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'redteam[ray]')")
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    # the nodes start without the driver's data folder, as on a cluster of other machines
+    data_dir = os.environ.pop("REDTEAM_DATA_DIR", None)
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    finally:
+        if data_dir is not None:
+            os.environ["REDTEAM_DATA_DIR"] = data_dir
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
@@ -118,3 +126,25 @@ def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_pat
                if '"units_planned"' in line]
     assert planned[0]["submitted"] == 1 and planned[0]["resumed"] == 8
     assert without_timings(results_of(tmp_path / "rerun")) == without_timings(serial)
+
+
+def test_ray_workers_read_the_drivers_data_folder(run_cli, tmp_path: Path, monkeypatch, two_node_cluster) -> None:
+    """The nodes never had REDTEAM_DATA_DIR; the run hands the driver's (absolute) to its workers."""
+    folder = tmp_path / "data" / "amazon-sports"
+    folder.mkdir(parents=True)
+    lines = [" ".join(str(1 + (u * 7 + j * 3) % 40) for j in range(6 + u % 5)) for u in range(80)]
+    with gzip.open(folder / "Sports_and_Outdoors.txt.gz", "wt") as fh:
+        fh.writelines(f"{u + 1} {line}\n" for u, line in enumerate(lines))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REDTEAM_DATA_DIR", "data")  # relative: made absolute for the workers
+    scenario = {"name": "units-data", "seed": 3, "dataset": {"name": "amazon-sports"},
+                "victim": {"name": "popularity"}, "attacks": [{"name": "poisoning.random"}],
+                "poisoning": {"targets": 2, "fake_share": 0.05}, "eval": {"k": [10], "bootstrap": 50},
+                "runtime": {"threads": 1}, "output": {"dir": "runs", "formats": ["json"]}}
+    path = tmp_path / "sports.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    assert run_cli("run", path, "-q", "--out", tmp_path / "serial").code == 0
+    shutil.rmtree(tmp_path / "cache")
+    result = run_cli("run", path, "-q", "--executor", "ray", "--address", two_node_cluster, "--out", tmp_path / "ray")
+    assert result.code == 0, result.stderr
+    assert without_timings(results_of(tmp_path / "ray")) == without_timings(results_of(tmp_path / "serial"))

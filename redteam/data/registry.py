@@ -99,13 +99,15 @@ class DatasetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "synthetic"
-    path: Path | None = None
-    kcore: int = Field(0, ge=0)
-    max_users: int | None = Field(None, ge=1)
-    users: Users = Field(2000, ge=1)
-    items: Items = Field(1000, ge=2)
-    mean_length: float = 12
+    name: str = Field("synthetic", description="a data set (docs/scenarios.md#data): synthetic, amazon-beauty, amazon-scientific, "
+                                               "amazon-sports, ml-100k, ml-1m, or the file formats sequence-file, recbole, csv")
+    path: Path | None = Field(None, description="this data set's folder or file (default: $REDTEAM_DATA_DIR/<name>, "
+                                                "then downloads in $REDTEAM_CACHE_DIR/data)")
+    kcore: int = Field(0, ge=0, description="iterative k-core filter: at least k interactions per user and per item (0: off)")
+    max_users: int | None = Field(None, ge=1, description="keep the first N users (quick runs), before kcore")
+    users: Users = Field(2000, ge=1, description="synthetic only: users generated")
+    items: Items = Field(1000, ge=2, description="synthetic only: catalog size")
+    mean_length: float = Field(12, description="synthetic only: mean interactions per user")
 
     @model_validator(mode="after")
     def _check(self) -> "DatasetConfig":
@@ -132,7 +134,7 @@ def data_dir_candidates(name: str) -> list[Path]:
     candidates = []
     root = os.environ.get("REDTEAM_DATA_DIR")
     if root:
-        candidates.append(Path(root).expanduser() / name)
+        candidates.append(Path(root).expanduser().resolve() / name)
     if name in ARCHIVES:
         candidates.append(default_cache_dir() / name)
     return candidates

@@ -6,14 +6,18 @@ this machine's) and stops it at the end; ``runtime.address`` joins an existing c
 ``runtime.unit_cpus`` CPUs and running torch with that many threads; attack units wait for their
 victim unit. Every worker must see the same cache folder (``runtime.cache_dir`` or
 ``REDTEAM_CACHE_DIR``, resolved to an absolute path here): trained victims, HTTP transcripts and
-the unit records live there. A unit whose record is already there (an interrupted sweep run
-again with the same scenario and code) is not run again.
+the unit records live there. Workers load the data set themselves: the driver's
+``REDTEAM_DATA_DIR`` (made absolute) goes to every worker with the job, since the nodes of an
+existing cluster do not share the driver's environment; that folder, like the cache, must be
+mounted at the same path on every node. A unit whose record is already there (an interrupted sweep
+run again with the same scenario and code) is not run again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,15 @@ def source_digest() -> str:
             h.update(path.relative_to(root).as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:12]
+
+
+FORWARDED_ENV = ("REDTEAM_DATA_DIR",)
+
+
+def job_runtime_env() -> dict[str, Any]:
+    """Ray's ``runtime_env`` for the run: the driver's data folder, absolute, on every worker."""
+    env = {name: str(Path(os.environ[name]).expanduser().resolve()) for name in FORWARDED_ENV if os.environ.get(name)}
+    return {"env_vars": env} if env else {}
 
 
 def unit_folder(root: Path, scenario: Any, unit: Unit, digest: str) -> Path:
@@ -53,13 +66,16 @@ def run_plan(scenario: Any, plan: Plan, *, cache_root: Path, reporter: Any, even
     runtime = scenario.runtime
     digest = source_digest()
     folders = {u.id: unit_folder(cache_root, scenario, u, digest) for u in plan.units}
-    raw = scenario.model_dump(mode="json")
-    raw["runtime"] = {**raw["runtime"], "cache_dir": str(cache_root), "executor": "serial", "threads": runtime.unit_cpus}
+    # only the keys the scenario set: a worker validates it again, and some checks (synthetic-only
+    # dataset options) look at which keys were given
+    raw = scenario.model_dump(mode="json", exclude_unset=True)
+    raw["runtime"] = {**raw.get("runtime", {}), "cache_dir": str(cache_root), "executor": "serial", "threads": runtime.unit_cpus}
     resumed = {u.id for u in plan.units if (folders[u.id] / RECORD).exists()}
     started_here = not ray.is_initialized()
     if started_here:
         init = {"address": runtime.address} if runtime.address else {"num_cpus": runtime.workers}
-        ray.init(**init, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(**init, runtime_env=job_runtime_env() or None, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False)
     try:
         task = ray.remote(run_unit)
         refs: dict[str, Any] = {}

@@ -25,7 +25,7 @@ def model_folder(source: Path, *, victim: str | None = None, seed: int | None = 
     if len(chosen) != 1:
         names = ", ".join(p.name for p in saved)
         what = "no victim matches" if not chosen else "several victims match"
-        raise ConfigError(f"{source}: {what} --victim {victim or '(any)'} --seed {seed if seed is not None else '(any)'}; "
+        raise ConfigError(f"{source}: {what} --victim {victim or '(any)'} --run-seed {seed if seed is not None else '(any)'}; "
                           f"saved: {names}")
     return chosen[0]
 
