@@ -54,7 +54,7 @@ class ComponentSpec(BaseModel):
 
 class ApiConfig(Section):
     topk: Items = Field(100, ge=1, description="ids returned per query")
-    budget: Budget | None = Field(None, ge=0, description="total queries allowed (None = unlimited)")
+    budget: Budget | None = Field(None, ge=0, description="total queries allowed (null: unlimited)")
     expose_scores: bool = Field(False, description="return scores with ids")
     exclude_history: bool = Field(False, description="drop the query's own items from answers")
     batch_size: int = Field(512, ge=1, description="histories scored per forward pass")
@@ -134,7 +134,7 @@ class STSConfig(Section):
     heldout_share: float = Field(0.5, gt=0, lt=1, description="share of the requests kept out of optimisation for evaluation")
     trials: Trials = Field(50, ge=1, description="evaluation trials per target: a held-out request and a random catalog order each")
     seen_trials: Trials = Field(0, ge=0, description="extra trials on the optimisation requests (in-sample top-1 rate)")
-    competitors: int | None = Field(None, ge=1, description="products shown with the target per trial, drawn from the pool (None: the whole catalog)")
+    competitors: int | None = Field(None, ge=1, description="products shown with the target per trial, drawn from the pool (null: the whole catalog)")
     reference_texts: int = Field(400, ge=10, description="real product texts for the text defenses: half calibrate, half measure false positives")
 
 

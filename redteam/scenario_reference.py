@@ -19,11 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-COMPONENT_LISTS = {
-    "victims": "victims",
-    "attacks": "attacks",
-    "defenses": "defenses",
-}
+BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 SHORTHANDS = {"victim": "one victim: the same as `victims: [ ... ]`"}
 
 
@@ -49,7 +45,10 @@ def type_name(annotation: Any) -> str:
         names = [type_name(a) for a in args if a is not type(None)]
         return " | ".join(names + (["null"] if type(None) in args else []))
     if origin in (list, tuple, set):
-        return f"list of {type_name(args[0])}" if args else "list"
+        if not args:
+            return "list"
+        inner = type_name(args[0])
+        return f"list of ({inner})" if " | " in inner else f"list of {inner}"
     if origin is dict:
         return "mapping"
     if annotation is Path:
@@ -63,21 +62,33 @@ def type_name(annotation: Any) -> str:
     return str(annotation)
 
 
-def _default(field: FieldInfo) -> str:
-    if field.is_required():
-        return "required"
-    value = field.default_factory() if field.default_factory is not None else field.default
+def _field_type(field: FieldInfo) -> str:
+    """The annotation's name, with the numeric bounds the field declares (``float, > 0, <= 0.5``)."""
+    bounds = [f"{sign} {getattr(m, attr)}" for m in field.metadata for attr, sign in BOUNDS
+              if getattr(m, attr, None) is not None]
+    return ", ".join([type_name(field.annotation), *bounds])
+
+
+def yaml_value(value: Any) -> str:
+    """A default as it is written in a scenario file (YAML flow style)."""
     if isinstance(value, BaseModel):
-        return "-"
-    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-        return "[" + ", ".join(f"{{name: {v.name}}}" for v in value) + "]"
+        return f"{{name: {value.name}}}" if hasattr(value, "name") else "-"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value if value else "''"
+    return str(value)
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    return "-" if isinstance(value, BaseModel) else yaml_value(value)
 
 
 def _is_section(annotation: Any) -> bool:
@@ -101,21 +112,21 @@ def key_rows() -> list[KeyRow]:
         annotation = field.annotation
         if _is_section(annotation):
             for key, sub in annotation.model_fields.items():
-                rows.append(KeyRow(f"{name}.{key}", type_name(sub.annotation), _default(sub), sub.description or ""))
+                rows.append(KeyRow(f"{name}.{key}", _field_type(sub), _default(sub), sub.description or ""))
             continue
         item = _list_of_section(annotation)
         if item is ComponentSpec:
-            kind = COMPONENT_LISTS[name]
-            rows.append(KeyRow(name, "list of {name, label, parameters}", _default(field),
-                               f"{field.description} (parameters: `redteam list {kind}`)"))
+            default = "required (or victim)" if name == "victims" else _default(field)
+            rows.append(KeyRow(name, "list of {name, label, parameters}", default,
+                               f"{field.description} (parameters: `redteam list {name}`)"))
             continue
         if item is not None:
             rows.append(KeyRow(name, f"list of {name[:-1] if name.endswith('s') else name}", _default(field),
                                field.description or ""))
             for key, sub in item.model_fields.items():
-                rows.append(KeyRow(f"{name}[].{key}", type_name(sub.annotation), _default(sub), sub.description or ""))
+                rows.append(KeyRow(f"{name}[].{key}", _field_type(sub), _default(sub), sub.description or ""))
             continue
-        rows.append(KeyRow(name, type_name(annotation), _default(field), field.description or ""))
+        rows.append(KeyRow(name, _field_type(field), _default(field), field.description or ""))
     for key, meaning in SHORTHANDS.items():
         rows.append(KeyRow(key, "{name, label, parameters}", "-", meaning))
     return rows

@@ -83,13 +83,12 @@ def two_node_cluster():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'redteam[ray]')")
     from ray.cluster_utils import Cluster
 
-    # the nodes start without the driver's data folder, as on a cluster of other machines
-    data_dir = os.environ.pop("REDTEAM_DATA_DIR", None)
+    # the nodes start without the driver's data and cache folders, as on a cluster of other machines
+    hidden = {name: os.environ.pop(name) for name in ("REDTEAM_DATA_DIR", "REDTEAM_CACHE_DIR") if name in os.environ}
     try:
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     finally:
-        if data_dir is not None:
-            os.environ["REDTEAM_DATA_DIR"] = data_dir
+        os.environ.update(hidden)
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
@@ -128,23 +127,36 @@ def test_ray_run_on_two_nodes_equals_the_serial_run_and_resumes(run_cli, tmp_pat
     assert without_timings(results_of(tmp_path / "rerun")) == without_timings(serial)
 
 
-def test_ray_workers_read_the_drivers_data_folder(run_cli, tmp_path: Path, monkeypatch, two_node_cluster) -> None:
-    """The nodes never had REDTEAM_DATA_DIR; the run hands the driver's (absolute) to its workers."""
-    folder = tmp_path / "data" / "amazon-sports"
-    folder.mkdir(parents=True)
-    lines = [" ".join(str(1 + (u * 7 + j * 3) % 40) for j in range(6 + u % 5)) for u in range(80)]
+def _write_sports(folder: Path, sequences: list[list[int]]) -> None:
     with gzip.open(folder / "Sports_and_Outdoors.txt.gz", "wt") as fh:
-        fh.writelines(f"{u + 1} {line}\n" for u, line in enumerate(lines))
+        fh.writelines(f"{u + 1} {' '.join(map(str, seq))}\n" for u, seq in enumerate(sequences))
+
+
+def _write_ml100k(folder: Path, sequences: list[list[int]]) -> None:
+    rows = [f"{u + 1}\t{item}\t4\t{1000 + 10 * t}" for u, seq in enumerate(sequences) for t, item in enumerate(seq)]
+    (folder / "u.data").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("dataset, env, where, write", [
+    ("amazon-sports", "REDTEAM_DATA_DIR", "data/amazon-sports", _write_sports),
+    ("ml-100k", "REDTEAM_CACHE_DIR", "cache/data/ml-100k", _write_ml100k),  # as `redteam data download` leaves it
+])
+def test_ray_workers_find_the_drivers_data(run_cli, tmp_path: Path, monkeypatch, two_node_cluster,
+                                            dataset, env, where, write) -> None:
+    """The nodes never had the driver's data or cache folder; each task carries them, absolute."""
+    folder = tmp_path / where
+    folder.mkdir(parents=True)
+    write(folder, [[1 + (u * 7 + j * 3) % 40 for j in range(6 + u % 5)] for u in range(80)])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("REDTEAM_DATA_DIR", "data")  # relative: made absolute for the workers
-    scenario = {"name": "units-data", "seed": 3, "dataset": {"name": "amazon-sports"},
+    monkeypatch.setenv(env, where.split("/")[0])  # relative: made absolute for the workers
+    scenario = {"name": "units-data", "seed": 3, "dataset": {"name": dataset},
                 "victim": {"name": "popularity"}, "attacks": [{"name": "poisoning.random"}],
                 "poisoning": {"targets": 2, "fake_share": 0.05}, "eval": {"k": [10], "bootstrap": 50},
-                "runtime": {"threads": 1}, "output": {"dir": "runs", "formats": ["json"]}}
-    path = tmp_path / "sports.yaml"
+                "runtime": {"threads": 1, "cache_dir": str(tmp_path / "units")}, "output": {"dir": "runs", "formats": ["json"]}}
+    path = tmp_path / "data.yaml"
     path.write_text(yaml.safe_dump(scenario))
     assert run_cli("run", path, "-q", "--out", tmp_path / "serial").code == 0
-    shutil.rmtree(tmp_path / "cache")
+    shutil.rmtree(tmp_path / "units")
     result = run_cli("run", path, "-q", "--executor", "ray", "--address", two_node_cluster, "--out", tmp_path / "ray")
     assert result.code == 0, result.stderr
     assert without_timings(results_of(tmp_path / "ray")) == without_timings(results_of(tmp_path / "serial"))

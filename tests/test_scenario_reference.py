@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from redteam.scenario import build_scenario
-from redteam.scenario_reference import key_rows, render_markdown, type_name
+from redteam.scenario_reference import key_rows, render_markdown, type_name, yaml_value
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scenario_keys.md"
 MINIMAL = {"name": "keys", "victim": {"name": "popularity"}}
@@ -29,14 +29,18 @@ def test_every_key_has_a_meaning_and_every_section_key_is_listed() -> None:
         assert ({f"{name}.{k}" for k in sub} <= keys) if sub else (name in keys), name
 
 
-SCALAR_KEYS = [r for r in key_rows() if "." in r.key and "[]" not in r.key and r.default not in ("required", "-")]
+SETTABLE = [r for r in key_rows() if "[]" not in r.key and not r.default.startswith("required") and r.default != "-"]
 
 
-@pytest.mark.parametrize("row", SCALAR_KEYS, ids=[r.key for r in SCALAR_KEYS])
+@pytest.mark.parametrize("row", SETTABLE, ids=[r.key for r in SETTABLE])
 def test_each_documented_default_given_back_through_set_changes_nothing(row) -> None:
     default = build_scenario(MINIMAL)
     again = build_scenario(MINIMAL, [f"{row.key}={row.default}"])
-    assert again.model_dump() == default.model_dump()
+    assert again.model_dump(mode="json") == default.model_dump(mode="json")
+
+
+def test_a_wrong_documented_default_would_be_caught() -> None:
+    assert build_scenario(MINIMAL, ["api.topk=99"]).model_dump(mode="json") != build_scenario(MINIMAL).model_dump(mode="json")
 
 
 def test_type_names_read_as_written() -> None:
@@ -45,6 +49,7 @@ def test_type_names_read_as_written() -> None:
     assert type_name(int | None) == "int | null"
     assert type_name(Literal["serial", "ray"]) == "'serial' | 'ray'"
     assert type_name(list[int] | None) == "list of int | null"
+    assert type_name(list[str | int] | None) == "list of (text | int) | null"
 
 
 def test_list_keys_prints_every_key(run_cli) -> None:
@@ -52,3 +57,10 @@ def test_list_keys_prints_every_key(run_cli) -> None:
     assert result.code == 0, result
     for row in key_rows():
         assert row.key in result.stdout, row.key
+
+
+def test_bounds_and_yaml_defaults() -> None:
+    rows = {r.key: r for r in key_rows()}
+    assert rows["poisoning.target_share"].type == "float, > 0, <= 0.5"
+    assert rows["output.formats"].default == "[json]" and rows["defenses"].default == "[{name: none}]"
+    assert yaml_value("") == "''" and yaml_value(None) == "null" and yaml_value(False) == "false"

@@ -101,8 +101,9 @@ class DatasetConfig(BaseModel):
 
     name: str = Field("synthetic", description="a data set (docs/scenarios.md#data): synthetic, amazon-beauty, amazon-scientific, "
                                                "amazon-sports, ml-100k, ml-1m, or the file formats sequence-file, recbole, csv")
-    path: Path | None = Field(None, description="this data set's folder or file (default: $REDTEAM_DATA_DIR/<name>, "
-                                                "then downloads in $REDTEAM_CACHE_DIR/data)")
+    path: Path | None = Field(None, description="this data set's folder or file; required for sequence-file, recbole "
+                                                "and csv (default: $REDTEAM_DATA_DIR/<name>, then downloads in "
+                                                "$REDTEAM_CACHE_DIR/data)")
     kcore: int = Field(0, ge=0, description="iterative k-core filter: at least k interactions per user and per item (0: off)")
     max_users: int | None = Field(None, ge=1, description="keep the first N users (quick runs), before kcore")
     users: Users = Field(2000, ge=1, description="synthetic only: users generated")
@@ -134,7 +135,7 @@ def data_dir_candidates(name: str) -> list[Path]:
     candidates = []
     root = os.environ.get("REDTEAM_DATA_DIR")
     if root:
-        candidates.append(Path(root).expanduser().resolve() / name)
+        candidates.append(Path(root).expanduser() / name)
     if name in ARCHIVES:
         candidates.append(default_cache_dir() / name)
     return candidates

@@ -7,9 +7,9 @@ this machine's) and stops it at the end; ``runtime.address`` joins an existing c
 victim unit. Every worker must see the same cache folder (``runtime.cache_dir`` or
 ``REDTEAM_CACHE_DIR``, resolved to an absolute path here): trained victims, HTTP transcripts and
 the unit records live there. Workers load the data set themselves: the driver's
-``REDTEAM_DATA_DIR`` (made absolute) goes to every worker with the job, since the nodes of an
-existing cluster do not share the driver's environment; that folder, like the cache, must be
-mounted at the same path on every node. A unit whose record is already there (an interrupted sweep
+``REDTEAM_DATA_DIR`` and ``REDTEAM_CACHE_DIR`` (downloaded data sets), made absolute, go with every
+task, since the nodes of an existing cluster do not share the driver's environment; those
+folders, like the cache, must be mounted at the same path on every node. A unit whose record is already there (an interrupted sweep
 run again with the same scenario and code) is not run again.
 """
 
@@ -38,12 +38,13 @@ def source_digest() -> str:
     return h.hexdigest()[:12]
 
 
-FORWARDED_ENV = ("REDTEAM_DATA_DIR",)
+FORWARDED_ENV = ("REDTEAM_DATA_DIR", "REDTEAM_CACHE_DIR")
 
 
-def job_runtime_env() -> dict[str, Any]:
-    """Ray's ``runtime_env`` for the run: the driver's data folder, absolute, on every worker."""
-    env = {name: str(Path(os.environ[name]).expanduser().resolve()) for name in FORWARDED_ENV if os.environ.get(name)}
+def task_runtime_env() -> dict[str, Any]:
+    """Ray's ``runtime_env`` for each task: the driver's data and cache folders as absolute paths
+    (not resolved: a symlink the user mounted on every node stays the path the workers use)."""
+    env = {name: str(Path(os.environ[name]).expanduser().absolute()) for name in FORWARDED_ENV if os.environ.get(name)}
     return {"env_vars": env} if env else {}
 
 
@@ -74,16 +75,16 @@ def run_plan(scenario: Any, plan: Plan, *, cache_root: Path, reporter: Any, even
     started_here = not ray.is_initialized()
     if started_here:
         init = {"address": runtime.address} if runtime.address else {"num_cpus": runtime.workers}
-        ray.init(**init, runtime_env=job_runtime_env() or None, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False)
+        ray.init(**init, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         task = ray.remote(run_unit)
+        runtime_env = task_runtime_env() or None
         refs: dict[str, Any] = {}
         for unit in plan.units:
             if unit.id in resumed:
                 continue
             waited = [refs[n] for n in unit.needs if n in refs]
-            refs[unit.id] = task.options(num_cpus=unit.cpus, name=unit.id, max_retries=0).remote(
+            refs[unit.id] = task.options(num_cpus=unit.cpus, name=unit.id, max_retries=0, runtime_env=runtime_env).remote(
                 raw, asdict(unit), str(folders[unit.id]), [str(folders[n]) for n in unit.needs], *waited)
         events.emit("units_planned", units=len(plan.units), resumed=len(resumed), submitted=len(refs))
         _wait(ray, refs, plan, folders, resumed, reporter, events)
