@@ -11,13 +11,20 @@ carries item ids only) gets one more learned bias, the "unknown gap" bucket. Tra
 user's times with probability ``time_dropout`` so that the unknown-gap path, the one the API
 answers with, is trained too.
 
-Three choices differ from the reference code and are declared here: ``n`` is the number of real
-positions each query attends to (the reference divides by the padded length, which would make an
-answer depend on the other histories of its batch); the gap is between the two events' own times
-(the reference measures it from the time of the action being predicted, which the API does not
-know); and training uses the project's trainer
-(full-softmax cross-entropy by default; the reference configuration's sampled softmax with
-L2-normalised embeddings and a temperature is ``loss: sampled, normalize: true, temperature: .05``).
+Where this differs from the reference code (declared, none of it asked by the paper): ``n`` is
+the number of real positions each query attends to (the reference divides by the padded length,
+which would make an answer depend on the other histories of its batch; the LayerNorm on ``A V``
+removes the scale up to its epsilon anyway); the gap is between the two events' own times (the
+reference measures it from the time of the action being predicted, which the API does not know);
+without timestamps the position bias stays and every pair takes the unknown-gap bias (the
+reference drops the relative bias altogether; one shared constant, so equivalent up to training);
+position embeddings count back from the newest item; the attention biases start at zero; a final
+LayerNorm follows the last layer; linear layers keep torch's default initialisation. Injected fake
+profiles carry no times, so on a timestamped data set they always take the unknown-gap bias, as
+API queries do. Training uses the project's trainer: full-softmax cross-entropy by default; the
+reference configuration is ``loss: sampled, normalize: true, temperature: .05, negatives: 128,
+negative_sampler: uniform`` (measured weaker on Beauty: docs/results/victims.md; with the
+project's 2,048 popularity negatives and logQ correction instead, normalised training collapses).
 
 Threat model: a black-box target behind the API, like every victim.
 """

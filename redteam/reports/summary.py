@@ -51,10 +51,18 @@ def protocol_items(results: dict[str, Any]) -> list[tuple[str, str]]:
     return items + _run_items(results)
 
 
+NOTE_KEYS = ("evaluation", "event_times")
+
+
 def evaluation_notes(results: dict[str, Any]) -> list[tuple[str, str]]:
-    """(victim, note) for victims not scored over the full catalog (a remote victim's top-k lists)."""
-    notes = {r["victim"]: r["info"]["evaluation"] for r in results.get("rows", [])
-             if r.get("attack") == "none" and isinstance(r.get("info"), dict) and r["info"].get("evaluation")}
+    """(victim, note) for victims whose clean rows were scored in a way the reader must know: a
+    remote victim's top-k lists (no full catalog), a time-aware victim with or without event times."""
+    notes = {}
+    for r in results.get("rows", []):
+        info = r.get("info") if r.get("attack") == "none" else None
+        text = "; ".join(info[k] for k in NOTE_KEYS if isinstance(info, dict) and info.get(k))
+        if text:
+            notes[r["victim"]] = text
     return sorted(notes.items())
 
 

@@ -72,10 +72,14 @@ def evaluate(ctx: RunContext, target: Target) -> Any:
 
     A victim that reads event times is scored with the test users' times when the data set has
     them (its own quality), and again as the API answers, without times, in a row of its own."""
-    times = ctx.split.test_times(ctx.test_users) if getattr(target.model, "reads_event_times", False) else None
+    reads_times = getattr(target.model, "reads_event_times", False)
+    times = ctx.split.test_times(ctx.test_users) if reads_times else None
     with ctx.reporter.stage(f"evaluate {target.label}"):
         row = ctx.rows.row(ctx.dataset.name, target.label)
         if times is None:
+            if reads_times:
+                row.info["event_times"] = ("the data set has no timestamps: relative-position bias only "
+                                           "(every pair takes the one unknown-gap bias)")
             return add_clean_metrics(ctx, target.recommender, row, seed=target.seed)
         add_clean_metrics(ctx, TimedScorer(target.model, times), row, seed=target.seed)
         row.info["event_times"] = "scored with the test users' event times; the API answers without them"

@@ -140,10 +140,14 @@ def test_hstu_learns_the_synthetic_shop(shop_quality):
 
 
 def test_hstu_is_served_stolen_with_a_same_architecture_surrogate_and_cached(run_steal):
+    from redteam.reports.summary import evaluation_notes
+
     code, results, first = run_steal("hstu")
     assert code == 0, first
     clean, stolen = results["rows"]
     assert clean["victim"] == "hstu" and clean["info"]["fit"][0]["loss"] == "ce"
+    assert clean["info"]["event_times"].startswith("the data set has no timestamps: relative-position bias only")
+    assert ("hstu", clean["info"]["event_times"]) in evaluation_notes(results)  # stated in every report
     assert stolen["attack"] == "extraction.fewshot" and stolen["info"]["extraction"][0]["surrogate"] == "hstu"
     assert 0 < stolen["metrics"]["agreement@10"]["value"] <= 1
     code, again, _ = run_steal("hstu", out="again")
