@@ -34,7 +34,8 @@ from victims.sasrec import SASRec, SASRecModel, SASRecParams
 class TextSASRecParams(SASRecParams):
     lm: LMConfig = Field(default_factory=LMConfig, description="frozen sentence encoder of the item texts")
     id_embedding: bool = Field(False, description="add a trainable ID embedding to each item's text vector "
-                               "(False: items are their text alone, so cold items score like warm ones)")
+                               "(False: items are their text alone, so cold items score like warm ones; True: an item "
+                               "nobody bought keeps its random initial ID vector, pushed down only as a negative)")
 
 
 class TextSASRecModel(SASRecModel):

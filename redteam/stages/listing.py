@@ -10,7 +10,11 @@ ranks the edited items at once, without retraining (``attacks/listing``).
 * A ``text`` defense moderates edits: calibrated on a sample of the catalog's texts, it rejects an
   edit it flags. Each defense row is the attack run again against the moderated desk (the attacker
   sees rejections and searches around them); its info also holds the filter's detection rate on the
-  texts the undefended attack wrote and its false-positive rate on held-out catalog texts.
+  texts the undefended attack rewrote (listings it left unchanged are not attack texts) and its
+  false-positive rate on held-out catalog texts.
+* The desk holds the attacker to its threat model: an edit more than ``max_edits`` word edits
+  from the original text is refused with :class:`BudgetExceeded`, as the API refuses a query past
+  its budget.
 * Scoring on the run's evaluation users (:mod:`redteam.stages.exposure`): target HR/NDCG@K of the
   clean victim ("before", in the victim's row) and of the edited copy (the attack's row), paired
   lift and clean-accuracy change with intervals in the row's info.
@@ -25,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from redteam.errors import ConfigError
+from redteam.errors import BudgetExceeded, ConfigError
 from redteam.evaluation import ranking_values
 from redteam.registry import resolve
 from redteam.scenario import ComponentSpec, component_params, defends
@@ -60,6 +64,12 @@ class DeskListing:
 
     def edit(self, text: str) -> bool:
         text = str(text)
+        if self.desk.max_edits is not None:
+            from attacks.listing.base import word_edits
+
+            if (n := word_edits(self.original, text)) > self.desk.max_edits:
+                raise BudgetExceeded(f"listing of item {self.item}: an edit {n} words from the original text, "
+                                     f"over max_edits {self.desk.max_edits}")
         if self.desk.moderation is not None and self.desk.moderation.flag([text])[0]:
             self.rejected += 1
             return False
@@ -76,6 +86,7 @@ class ListingDesk:
     model: Any
     texts: list[str]
     moderation: Any = None
+    max_edits: int | None = None  # word edits allowed from each original text (the attack's budget)
     listings: dict[int, DeskListing] = field(default_factory=dict)
 
     @property
@@ -135,7 +146,7 @@ class ListingStage(Stage):
         attack = resolve("attacks", spec.name)(component_params("attacks", spec, where=f"attacks.{label}"))
         texts = list(ctx.dataset.item_text)
         moderation, held_out = self.moderation(defense_spec, texts, target.seed)
-        desk = ListingDesk(copy.deepcopy(target.model), texts, moderation)
+        desk = ListingDesk(copy.deepcopy(target.model), texts, moderation, max_edits=attack.params.max_edits)
         api = metered_endpoint(ctx, serve_local(ctx, desk.model))
         knowledge = ctx.knowledge(target, label, attack_seed, api)
         recipes = []
@@ -160,7 +171,7 @@ class ListingStage(Stage):
         lift, change = paired_changes(after, accuracy, clean["exposure"], clean["accuracy"],
                                       rng=numpy_rng(target.seed, "listing-lift", label, dlabel, attack_seed),
                                       n_boot=sc.eval.bootstrap, conf=sc.eval.confidence)
-        final = [desk.listing(item).text for item in self.targets.items]
+        rewritten = [d.text for d in map(desk.listing, self.targets.items) if d.text != d.original]
         entry = {
             "seed": target.seed, "attack_seed": attack_seed, "identifier": attack.identifier(),
             "victim_reads_text": desk.reads_text, "lift": lift, "clean_change": change, "queries": api.queries_used,
@@ -172,7 +183,7 @@ class ListingStage(Stage):
         }
         key = (target.label, target.seed, label, attack_seed)
         if moderation is None:
-            self._undefended_texts[key] = final
+            self._undefended_texts[key] = rewritten
         elif key in self._undefended_texts:
             from defenses.text_filters import text_detection_metrics
 

@@ -12,6 +12,7 @@ from attacks.listing.base import word_edits
 from attacks.listing.probe import probe_exposure
 from attacks.listing.vocabulary import recommended_counts, winner_vocabulary, words_of
 from defenses.text_filters import NonWordFilter
+from redteam.errors import BudgetExceeded
 from redteam.stages.listing import ListingDesk
 
 
@@ -51,6 +52,15 @@ def test_the_desk_applies_accepted_edits_and_moderation_rejects_flagged_ones():
     assert listing.edit("Rose Face Cream organic") and listing.text == "Rose Face Cream organic"
     assert not listing.edit("Rose Face Cream }{#@ xq!!~") and listing.text == "Rose Face Cream organic"
     assert model.applied == [(1, "Rose Face Cream organic")] and (listing.accepted, listing.rejected) == (1, 1)
+
+
+def test_the_desk_refuses_an_edit_past_the_attack_budget():
+    model = Recorder()
+    listing = ListingDesk(model, ["", "Rose Face Cream"], max_edits=2).listing(1)
+    assert listing.edit("Rose Face Cream organic vegan")  # two insertions: within the budget
+    with pytest.raises(BudgetExceeded, match="item 1: an edit 3 words from the original text, over max_edits 2"):
+        listing.edit("Rose Face Cream organic vegan serum")
+    assert listing.text == "Rose Face Cream organic vegan" and model.applied == [(1, "Rose Face Cream organic vegan")]
 
 
 class Answers:
@@ -110,5 +120,6 @@ def test_greedy_rewriting_moves_the_text_victim_and_does_nothing_to_id_only_sasr
     assert all(l["final"] != l["original"] for l in stuffed)
     filtered = rows[("text_sasrec", "listing.greedy", "nonword_filter")]
     detection = filtered["info"]["listing"][0]["detection"]
-    assert detection["n_attack"] == 3 and detection["detection_rate"] == 0.0 and 0 <= detection["fpr"] <= 0.1
+    rewritten = sum(l["final"] != l["original"] for l in greedy["listings"])  # unchanged listings are no attack texts
+    assert detection["n_attack"] == rewritten >= 2 and detection["detection_rate"] == 0.0 and 0 <= detection["fpr"] <= 0.1
     assert "detection_rate" in filtered["metrics"]
