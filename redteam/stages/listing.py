@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -77,6 +78,25 @@ class DeskListing:
         if self.desk.reads_text:
             self.desk.model.set_item_text(self.item, text)
         return True
+
+
+class SealedListing(NamedTuple):
+    """What the attacker holds (:class:`attacks.listing.base.Listing`): its item, the original text,
+    the current text and ``edit``. The desk, and through it the model, sit in closures, as the API's
+    victim does: a discipline boundary against honest mistakes, not a sandbox."""
+
+    item: int
+    original: str
+    current: Callable[[], str]
+    edit: Callable[[str], bool]
+
+    @property
+    def text(self) -> str:
+        return self.current()
+
+    @classmethod
+    def of(cls, listing: DeskListing) -> "SealedListing":
+        return cls(listing.item, listing.original, lambda: listing.text, lambda text: listing.edit(text))
 
 
 @dataclass
@@ -154,7 +174,7 @@ class ListingStage(Stage):
         with ctx.reporter.stage(f"{label}: rewrite {len(self.targets.items)} listings"
                                 + ("" if moderation is None else f" under {dlabel}")) as stage:
             for item in self.targets.items:
-                attack.rewrite(knowledge, desk.listing(item))
+                attack.rewrite(knowledge, SealedListing.of(desk.listing(item)))
                 recipes.append({"item": item, **attack.diagnostics})
                 stage.update(status=f"item {item}: {attack.diagnostics.get('edits', '?')} edits")
         seconds = time.perf_counter() - t0

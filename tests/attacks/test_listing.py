@@ -13,7 +13,7 @@ from attacks.listing.probe import probe_exposure
 from attacks.listing.vocabulary import recommended_counts, winner_vocabulary, words_of
 from defenses.text_filters import NonWordFilter
 from redteam.errors import BudgetExceeded
-from redteam.stages.listing import ListingDesk
+from redteam.stages.listing import DeskListing, ListingDesk, SealedListing
 
 
 def test_word_edits_count_whole_word_insertions_deletions_and_replacements():
@@ -52,6 +52,17 @@ def test_the_desk_applies_accepted_edits_and_moderation_rejects_flagged_ones():
     assert listing.edit("Rose Face Cream organic") and listing.text == "Rose Face Cream organic"
     assert not listing.edit("Rose Face Cream }{#@ xq!!~") and listing.text == "Rose Face Cream organic"
     assert model.applied == [(1, "Rose Face Cream organic")] and (listing.accepted, listing.rejected) == (1, 1)
+
+
+def test_the_attacker_holds_its_listing_not_the_desk_or_the_model():
+    model = Recorder()
+    desk = ListingDesk(model, ["", "Rose Face Cream"])
+    handle = SealedListing.of(desk.listing(1))
+    assert (handle.item, handle.original, handle.text) == (1, "Rose Face Cream", "Rose Face Cream")
+    assert handle.edit("Rose Face Cream organic") and handle.text == "Rose Face Cream organic"
+    assert model.applied == [(1, "Rose Face Cream organic")]
+    assert not any(isinstance(v, (ListingDesk, Recorder, DeskListing)) for v in handle)
+    assert not hasattr(handle.edit, "__self__") and not hasattr(handle.current, "__self__")  # closures, not bound methods
 
 
 def test_the_desk_refuses_an_edit_past_the_attack_budget():
