@@ -102,8 +102,8 @@ def test_disk_cache(lm: LanguageModel, tmp_path: Path, monkeypatch: pytest.Monke
     third = lm.embed(["car engine oil", "red lipstick"], cache_dir=tmp_path)
     assert counter.rows == 3  # only the new text ran
     np.testing.assert_array_equal(third[1], first[0])
-    npys = sorted(shard_dir.glob("*.npy"))
-    assert len(npys) == 2 and len(list(shard_dir.glob("*.json"))) == 2
+    npys = sorted(shard_dir.glob("*.npy"))  # small writes share this instance's open shard
+    assert len(npys) == 1 and len(json.loads(npys[0].with_suffix(".json").read_text())) == 3
     for npy in npys:
         matrix = np.load(npy, allow_pickle=False)
         keys = json.loads(npy.with_suffix(".json").read_text())
@@ -121,7 +121,7 @@ def test_disk_cache(lm: LanguageModel, tmp_path: Path, monkeypatch: pytest.Monke
     uncached = LanguageModel.load(LMConfig(cache=False))
     uncached.embed(["red lipstick"], cache_dir=tmp_path)
     lm.embed(["red lipstick"])
-    assert counter.rows == 5 and len(list(shard_dir.glob("*.npy"))) == 2
+    assert counter.rows == 5 and len(list(shard_dir.glob("*.npy"))) == 1
 
 
 def test_embed_progress_bar(lm: LanguageModel) -> None:
