@@ -79,17 +79,8 @@ def two_level_resamples(
     arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_seed]
     if not arrays or any(a.size == 0 for a in arrays):
         return float("nan"), np.empty(0)
-    if layouts is None:
-        layouts = [(np.zeros(a.size, dtype=np.int64), np.arange(a.size)) for a in arrays]
-    paired = all(np.array_equal(np.sort(np.unique(c)), np.sort(np.unique(layouts[0][1]))) for _, c in layouts)
-    group_ids = np.unique(np.concatenate([np.asarray(g).reshape(-1) for g, _ in layouts]))
-    cells = []
-    for a, (g, c) in zip(arrays, layouts):
-        c = np.asarray(c).reshape(-1)
-        ids = np.unique(layouts[0][1] if paired else c)
-        cells.append(_cells(a, np.asarray(g).reshape(-1), c, ids, group_ids))
-    seed_means = np.array([_macro(s.sum(0, keepdims=True), n.sum(0, keepdims=True))[0] for s, n in cells])
-    mean = float(seed_means.mean())
+    cells, paired = _seed_cells(arrays, layouts)
+    mean = float(_seed_means(cells).mean())
     if n_resamples == 0:
         return mean, None
     n_seeds = len(arrays)
@@ -106,6 +97,34 @@ def two_level_resamples(
             macro[:, s] = _macro(w @ sums, w @ counts)
         out[start : start + r] = np.take_along_axis(macro, chosen, axis=1).mean(axis=1)
     return mean, out[~np.isnan(out)]
+
+
+def seed_macro_means(per_seed: Sequence[np.ndarray], layouts: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+    """Each seed's (macro) mean, as :func:`two_level_resamples` averages them: over groups (e.g.
+    targets) of each group's mean when ``layouts`` give groups, else the plain mean."""
+    arrays = [np.asarray(a, dtype=np.float64).reshape(-1) for a in per_seed]
+    if not arrays or any(a.size == 0 for a in arrays):
+        return np.full(len(arrays), np.nan)
+    return _seed_means(_seed_cells(arrays, layouts)[0])
+
+
+def _seed_cells(arrays: list[np.ndarray], layouts: Sequence[tuple[np.ndarray, np.ndarray]] | None
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Each seed's [clusters, groups] sums and counts, and whether every seed has the same clusters."""
+    if layouts is None:
+        layouts = [(np.zeros(a.size, dtype=np.int64), np.arange(a.size)) for a in arrays]
+    paired = all(np.array_equal(np.sort(np.unique(c)), np.sort(np.unique(layouts[0][1]))) for _, c in layouts)
+    group_ids = np.unique(np.concatenate([np.asarray(g).reshape(-1) for g, _ in layouts]))
+    cells = []
+    for a, (g, c) in zip(arrays, layouts):
+        c = np.asarray(c).reshape(-1)
+        ids = np.unique(layouts[0][1] if paired else c)
+        cells.append(_cells(a, np.asarray(g).reshape(-1), c, ids, group_ids))
+    return cells, paired
+
+
+def _seed_means(cells: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    return np.array([_macro(s.sum(0, keepdims=True), n.sum(0, keepdims=True))[0] for s, n in cells])
 
 
 def _weights(rng: np.random.Generator, n: int, r: int) -> np.ndarray:

@@ -12,7 +12,8 @@ per-user difference is the switch's effect plus the users' noise. With one seed 
 paired bootstrap over users (:func:`redteam.metrics.paired_bootstrap_diff`); with several, the
 per-user differences of each seed go through the two-level bootstrap (seeds, then users with one
 draw shared by every seed, :func:`redteam.metrics_seeds.bootstrap_ci_two_level`), and ``p`` is the
-paired bootstrap's over each user's seed-mean difference. Only metrics with one value per user
+paired bootstrap's over each user's seed-mean difference; each seed's own change (``seed_diffs``)
+and the t-interval over them (``seed_t_ci``) come beside it. Only metrics with one value per user
 and the same users in both rows are paired, over the repetitions (run seed, attacker seed) both
 rows ran: a defense limited to some attacker seeds pairs with those seeds of the undefended row.
 Every (row, metric) has its own generator, so adding a row leaves the others' intervals as they were.
@@ -26,7 +27,7 @@ import numpy as np
 
 from redteam.metrics import paired_bootstrap_diff
 from redteam.metrics_bootstrap import difference_summary
-from redteam.metrics_seeds import two_level_resamples
+from redteam.metrics_seeds import seed_macro_means, t_interval_over_seeds, two_level_resamples
 from redteam.results import Row, RowKey, RowTable
 from redteam.seeding import numpy_rng
 
@@ -81,7 +82,18 @@ def paired_metrics(row: Row, twin: Row, *, seed: int, n_resamples: int, confiden
             else:
                 diff, low, high, p = difference_summary(diff, resampled, confidence)
         out[metric] = {"diff": diff, "ci_low": low, "ci_high": high, "p": p, "repetitions": int(a.shape[0])}
+        if a.shape[0] > 1:
+            out[metric].update(seed_level(list(a - b), layouts, confidence))
     return out
+
+
+def seed_level(differences: list[np.ndarray], layouts: list | None, confidence: float) -> dict[str, Any]:
+    """Each repetition's own paired change and the t-interval over them (``seed_t_ci``): with few
+    seeds the two-level bootstrap draws from few seed combinations and is narrow (three seeds give
+    ten), so the t-interval is the conservative bound beside it."""
+    changes = seed_macro_means(differences, layouts)
+    _, low, high = t_interval_over_seeds(changes, confidence)
+    return {"seed_diffs": [float(c) for c in changes], "seed_t_ci": [low, high]}
 
 
 def matching_repetitions(row: Row, twin: Row, metric: str) -> list[int] | None:

@@ -55,6 +55,26 @@ def test_two_seeds_widen_the_paired_interval_by_the_seed_variance() -> None:
     assert np.isclose(a["ci_low"], -0.1) and np.isclose(a["ci_high"], -0.1)  # no user or seed noise
     assert b["ci_low"] <= -0.3 + 1e-9 and b["ci_high"] >= 0.1 - 1e-9  # a resample of one seed twice
     assert b["p"] > 0.05 and a["p"] == 0.0  # p read from the same resamples as the interval
+    # Each seed's own change and the t-interval over them, by hand: changes -0.3 and +0.1, mean
+    # -0.1, sd 0.2828, se 0.2, t(.975, 1 df) = 12.7062 -> -0.1 -+ 2.5412.
+    assert np.allclose(b["seed_diffs"], [-0.3, 0.1]) and np.allclose(b["seed_t_ci"], [-2.64124, 2.44124], atol=1e-4)
+    assert np.allclose(a["seed_diffs"], [-0.1, -0.1]) and np.allclose(a["seed_t_ci"], [-0.1, -0.1])
+
+
+def test_the_seed_changes_of_a_target_metric_are_macro_means_over_targets() -> None:
+    """(target, user) values: each seed's change is the mean over targets of each target's mean
+    change, as the row's own per-seed value is, not the mean over all (target, user) units."""
+    rows = RowTable()
+    undefended, defended = rows.row("shop", "sasrec", "random", "none"), rows.row("shop", "sasrec", "random", "lorec")
+    targets, users = np.array([0, 0, 0, 1]), np.array([0, 1, 2, 0])  # target 1 reached by one user only
+    for seed, (before, after) in enumerate((([1, 1, 1, 1], [0, 1, 1, 0]), ([1, 0, 0, 1], [1, 0, 0, 1]), ([1, 1, 0, 0], [0, 0, 0, 0]))):
+        undefended.add("target_hr@50", np.asarray(before, float), groups=targets, clusters=users, repetition=(0, seed))
+        defended.add("target_hr@50", np.asarray(after, float), groups=targets, clusters=users, repetition=(0, seed))
+    change = paired_rows(rows, seed=0, n_resamples=200, confidence=0.95)[defended.key]["paired"]["metrics"]["target_hr@50"]
+    # by hand: seed 0: target 0 -1/3, target 1 -1 -> -2/3; seed 1: 0; seed 2: target 0 -2/3, target 1 0 -> -1/3
+    assert np.allclose(change["seed_diffs"], [-2 / 3, 0.0, -1 / 3])
+    mean, half = -1 / 3, 4.302653 * (1 / 3) / np.sqrt(3)  # sd of (-2/3, 0, -1/3) is 1/3; t(.975, 2 df)
+    assert np.isclose(change["diff"], mean) and np.allclose(change["seed_t_ci"], [mean - half, mean + half], atol=1e-5)
 
 
 def test_a_defense_run_on_fewer_attacker_seeds_pairs_with_those_seeds_only() -> None:
@@ -109,6 +129,8 @@ def test_the_defense_table_reads_the_paired_changes() -> None:
     head, rows = defense_effects(results)
     assert head == ["victim", "defense", "clean ndcg@10 change", "clean hr@10 change", "steal: agr@10 (change)"]
     assert rows == [["v", "noise", "-0.010 [-0.020, +0.000]", "-", "0.450 (-0.150 [-0.170, -0.130])"]]
+    results["rows"][3]["paired"]["metrics"]["agreement@10"]["seed_t_ci"] = [-0.31, 0.01]  # several seeds
+    assert defense_effects(results)[1][0][-1] == "0.450 (-0.150 [-0.170, -0.130], seeds t [-0.310, +0.010])"
 
 
 def test_every_report_format_shows_the_defense_table() -> None:

@@ -10,6 +10,7 @@ Markdown and HTML reports.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from redteam.reports.roles import attack_families, row_family, success_metric
@@ -87,8 +88,13 @@ def ablation_effects(results: dict[str, Any]) -> tuple[list[str], list[list[str]
 
 
 def change_text(row: dict[str, Any] | None, metric: str, *, field: str = "paired") -> str:
-    """``+0.012 [-0.003, +0.027]``: the paired change and its interval, or ``-``."""
+    """``+0.012 [-0.003, +0.027]``: the paired change and its interval, or ``-``; with several
+    seeds the t-interval over the seeds' own changes follows (``seeds t [-0.010, +0.034]``)."""
     paired = (row or {}).get(field, {}).get("metrics", {}).get(metric)
     if paired is None:
         return "-"
-    return f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
+    text = f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
+    low, high = paired.get("seed_t_ci") or (None, None)
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        text += f", seeds t [{low:+.3f}, {high:+.3f}]"
+    return text
