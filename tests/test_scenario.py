@@ -237,3 +237,10 @@ def test_defenses_that_need_this_process_or_a_trainable_victim_are_refused_up_fr
     assert "'aow' is trained into the victim, which a remote victim (http) cannot be" in error_of(
         {**raw, "victims": [remote], "defenses": [{"name": "aow"}]})
     build_scenario({**raw, "defenses": [{"name": "none"}, {"name": "query_stream"}, {"name": "aow"}]})
+
+
+def test_listing_attacks_over_http_are_refused_up_front() -> None:
+    raw = {**base(), "attacker": {"few_shot_ratio": 0.1, "item_text": True}, "attacks": [{"name": "listing.greedy"}]}
+    assert ("api.transport: 'listing.greedy' queries a copy of the victim that its edits reach in this process"
+            in error_of({**raw, "api": {"transport": "http"}}))
+    build_scenario(raw)

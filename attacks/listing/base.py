@@ -8,7 +8,9 @@ a recommender that reads item text (``text_sasrec``) sees the edit at once, with
 It observes the effect only through the black-box top-k API (``Knowledge.api``), queried with its
 own users' histories (``Knowledge.few_shot``). The platform may moderate edits with a text filter
 (a ``text`` defense): a rejected edit leaves the listing unchanged, and the attacker learns that it
-was rejected.
+was rejected. Restoring the original text is always accepted. Queries count against the API's
+budget; each listing may spend its ``budget`` and a recipe stops before a probe round that does not
+fit (``budget exhausted`` in its diagnostics).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Listing(Protocol):
 
     item: int  # the item id the attacker owns
     original: str  # its text before the attack
+    budget: int | None  # API queries this listing may spend (None: unlimited)
 
     @property
     def text(self) -> str: ...

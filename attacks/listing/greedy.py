@@ -7,8 +7,10 @@ text (insert a favoured word at a random place, or replace one of its words by a
 favoured words drawn in proportion to their weight, :mod:`attacks.listing.vocabulary`), publishes
 each in turn, measures the item's exposure on the attacker's probe histories
 (:mod:`attacks.listing.probe`: hits in the top-k, then mean reciprocal rank) and keeps the best if
-it beats the current text. It stops after ``max_edits`` word edits or ``patience`` steps without a
-gain. A candidate the platform rejects (moderation) scores nothing and is not proposed again.
+it beats the current text. It stops after ``max_edits`` word edits, ``patience`` steps without a
+gain, or before a probe round its query budget cannot pay, and publishes the best text found (the
+original if no edit beat it). A candidate the platform rejects (moderation) scores nothing and is
+not proposed again.
 Threat model: see :mod:`attacks.listing.base`.
 """
 
@@ -20,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from attacks.listing.base import Listing, ListingAttack, ListingParams, word_edits
-from attacks.listing.probe import ProbeScore, probe_exposure
+from attacks.listing.probe import ProbeBudget, ProbeScore, probe_exposure
 from attacks.listing.stuffing import favoured_words
 from redteam.knowledge import Knowledge
 from redteam.seeding import numpy_rng
@@ -51,24 +53,31 @@ class GreedyRewrite(ListingAttack):
     def rewrite(self, knowledge: Knowledge, listing: Listing) -> None:
         p = self.params
         rng = numpy_rng(knowledge.seed, "listing-greedy", listing.item)
+        known = "item texts, own users' histories, top-k answers"
+        budget, probes = ProbeBudget.of(knowledge.api, listing.budget), self.probes(knowledge)
+        if not budget.allows(2 * len(probes)):  # the vocabulary round and the starting exposure
+            self.diagnostics = {"knowledge": known, "edits": 0, "budget_exhausted": True,
+                                "note": f"budget exhausted: {listing.budget} queries, under two probe rounds"}
+            return
         vocabulary = favoured_words(self, knowledge, listing)
         if not vocabulary:
-            self.diagnostics = {"knowledge": "item texts, own users' histories, top-k answers", "edits": 0,
-                                "note": "no candidate words in the recommended items' texts"}
+            self.diagnostics = {"knowledge": known, "edits": 0, "note": "no candidate words in the recommended items' texts"}
             return
         words = [w for w, _ in vocabulary]
         weights = np.array([w for _, w in vocabulary], dtype=np.float64)
         weights /= weights.sum()
-        probes = self.probes(knowledge)
         best_text, best = listing.original, probe_exposure(knowledge.api, probes, listing.item)
-        start, steps, stale, rejected, tried = best, 0, 0, 0, {listing.original}
-        while stale < p.patience and word_edits(listing.original, best_text) < p.max_edits:
+        start, steps, stale, rejected, tried, exhausted = best, 0, 0, 0, {listing.original}, False
+        while not exhausted and stale < p.patience and word_edits(listing.original, best_text) < p.max_edits:
             steps += 1
             step_best: tuple[ProbeScore, str] | None = None
             for _ in range(p.candidates):
                 text = propose(best_text, words, weights, rng)
                 if text in tried or word_edits(listing.original, text) > p.max_edits:
                     continue
+                if not budget.allows(len(probes)):
+                    exhausted = True
+                    break
                 tried.add(text)
                 if not listing.edit(text):
                     rejected += 1
@@ -80,10 +89,10 @@ class GreedyRewrite(ListingAttack):
                 best, best_text, stale = step_best[0], step_best[1], 0
             else:
                 stale += 1
-        listing.edit(best_text)
+        published = listing.edit(best_text)  # the best text found (the original if none beat it)
         self.diagnostics = {
-            "knowledge": "item texts, own users' histories, top-k answers",
-            "steps": steps, "edits": word_edits(listing.original, best_text), "candidates_tried": len(tried) - 1,
-            "rejected": rejected, "probe_hits_before": start.hits, "probe_hits_after": best.hits,
+            "knowledge": known, "steps": steps, "edits": word_edits(listing.original, best_text),
+            "candidates_tried": len(tried) - 1, "rejected": rejected, "budget_exhausted": exhausted,
+            "final_published": published, "probe_hits_before": start.hits, "probe_hits_after": best.hits,
             "probe_mrr_before": round(start.mrr, 5), "probe_mrr_after": round(best.mrr, 5),
         }

@@ -15,6 +15,23 @@ class ProbeScore:
     mrr: float
 
 
+@dataclass
+class ProbeBudget:
+    """The queries one listing may still spend: ``limit`` (None: unlimited) counted from the
+    endpoint's use when the listing's rewrite began."""
+
+    api: object
+    limit: int | None
+    start: int = 0
+
+    @classmethod
+    def of(cls, api: object, limit: int | None) -> "ProbeBudget":
+        return cls(api, limit, int(api.queries_used))
+
+    def allows(self, queries: int) -> bool:
+        return self.limit is None or int(self.api.queries_used) - self.start + queries <= self.limit
+
+
 def probe_exposure(api: object, probes: list[np.ndarray], item: int) -> ProbeScore:
     """Ask the API for every probe's top-k list (one metered query per probe) and score ``item``."""
     found = np.asarray(api.topk(probes)) == item

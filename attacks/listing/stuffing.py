@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from attacks.listing.base import Listing, ListingAttack, ListingParams
+from attacks.listing.probe import ProbeBudget
 from attacks.listing.vocabulary import recommended_counts, winner_vocabulary
 from redteam.errors import ConfigError
 from redteam.knowledge import Knowledge
@@ -26,6 +27,11 @@ class KeywordStuffing(ListingAttack):
     Params: ClassVar[type[ListingParams]] = ListingParams
 
     def rewrite(self, knowledge: Knowledge, listing: Listing) -> None:
+        if not ProbeBudget.of(knowledge.api, listing.budget).allows(len(self.probes(knowledge))):
+            self.diagnostics = {"knowledge": "item texts, own users' histories, top-k answers", "added": [],
+                                "accepted": False, "budget_exhausted": True,
+                                "note": f"budget exhausted: {listing.budget} queries, under one probe round"}
+            return
         vocabulary = favoured_words(self, knowledge, listing)
         added = [word for word, _ in vocabulary[: self.params.max_edits]]
         accepted = listing.edit(" ".join([listing.original, *added]))

@@ -14,7 +14,12 @@ ranks the edited items at once, without retraining (``attacks/listing``).
   false-positive rate on held-out catalog texts.
 * The desk holds the attacker to its threat model: an edit more than ``max_edits`` word edits
   from the original text is refused with :class:`BudgetExceeded`, as the API refuses a query past
-  its budget.
+  its budget. Restoring the original text is always accepted (it was published before). With a
+  finite ``api.budget`` each listing gets an even share of the queries left (``budget`` on the
+  attacker's handle), and the attacks stop searching before a probe round that does not fit.
+* A filter's ``detection_rate`` in the row is the mean over attacker seeds of each seed's share
+  of rewritten texts flagged (seeds that rewrote nothing are left out); the counts per seed
+  (``n_attack``, ``attack_flagged``) are in the row's info.
 * Scoring on the run's evaluation users (:mod:`redteam.stages.exposure`): target HR/NDCG@K of the
   clean victim ("before", in the victim's row) and of the edited copy (the attack's row), paired
   lift and clean-accuracy change with intervals in the row's info.
@@ -71,7 +76,8 @@ class DeskListing:
             if (n := word_edits(self.original, text)) > self.desk.max_edits:
                 raise BudgetExceeded(f"listing of item {self.item}: an edit {n} words from the original text, "
                                      f"over max_edits {self.desk.max_edits}")
-        if self.desk.moderation is not None and self.desk.moderation.flag([text])[0]:
+        restoring = text == self.original  # the platform already published it: no new text to moderate
+        if not restoring and self.desk.moderation is not None and self.desk.moderation.flag([text])[0]:
             self.rejected += 1
             return False
         self.current, self.accepted = text, self.accepted + 1
@@ -82,21 +88,29 @@ class DeskListing:
 
 class SealedListing(NamedTuple):
     """What the attacker holds (:class:`attacks.listing.base.Listing`): its item, the original text,
-    the current text and ``edit``. The desk, and through it the model, sit in closures, as the API's
-    victim does: a discipline boundary against honest mistakes, not a sandbox."""
+    the current text, ``edit``, and the API queries this listing may spend (``budget``; None:
+    unlimited). The desk, and through it the model, sit in closures, as the API's victim does: a
+    discipline boundary against honest mistakes, not a sandbox."""
 
     item: int
     original: str
     current: Callable[[], str]
     edit: Callable[[str], bool]
+    budget: int | None = None
 
     @property
     def text(self) -> str:
         return self.current()
 
     @classmethod
-    def of(cls, listing: DeskListing) -> "SealedListing":
-        return cls(listing.item, listing.original, lambda: listing.text, lambda text: listing.edit(text))
+    def of(cls, listing: DeskListing, *, budget: int | None = None) -> "SealedListing":
+        return cls(listing.item, listing.original, lambda: listing.text, lambda text: listing.edit(text), budget)
+
+
+def budget_share(remaining: int | None, listings_left: int) -> int | None:
+    """The queries one listing may spend: an even share of what the API has left among the
+    listings still to rewrite (what one leaves unspent goes to the next)."""
+    return None if remaining is None else max(0, remaining) // max(1, listings_left)
 
 
 @dataclass
@@ -125,6 +139,7 @@ class ListingStage(Stage):
     needs_model: ClassVar[bool] = True
     success_metric: ClassVar[str] = "target_hr@50"
     attack_verbs: ClassVar[tuple[str, ...]] = ("rewrite",)
+    in_process_only: ClassVar[bool] = True  # edits reach a victim copy here; api.transport: http is refused
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
@@ -152,10 +167,12 @@ class ListingStage(Stage):
                 self.run_against(target, spec, attack_seed, defense_spec)
 
     def defenses(self) -> list[ComponentSpec]:
+        """``none`` first (added if absent): the undefended texts measure each filter's detection."""
         chosen = super().defenses()
-        if chosen and chosen[0].name != "none":
-            chosen = [ComponentSpec(name="none"), *chosen]  # the undefended texts measure each filter's detection
-        return chosen
+        if not chosen:
+            return chosen
+        undefended = [d for d in chosen if d.name == "none"] or [ComponentSpec(name="none")]
+        return [undefended[0], *(d for d in chosen if d.name != "none")]
 
     # ------------------------------------------------------------------------------------------
 
@@ -173,8 +190,9 @@ class ListingStage(Stage):
         t0 = time.perf_counter()
         with ctx.reporter.stage(f"{label}: rewrite {len(self.targets.items)} listings"
                                 + ("" if moderation is None else f" under {dlabel}")) as stage:
-            for item in self.targets.items:
-                attack.rewrite(knowledge, SealedListing.of(desk.listing(item)))
+            for n, item in enumerate(self.targets.items):
+                share = budget_share(api.remaining, len(self.targets.items) - n)
+                attack.rewrite(knowledge, SealedListing.of(desk.listing(item), budget=share))
                 recipes.append({"item": item, **attack.diagnostics})
                 stage.update(status=f"item {item}: {attack.diagnostics.get('edits', '?')} edits")
         seconds = time.perf_counter() - t0
@@ -209,7 +227,8 @@ class ListingStage(Stage):
 
             detection = text_detection_metrics(moderation, attack_texts=self._undefended_texts[key], clean_texts=held_out)
             entry["detection"] = detection
-            row.add("detection_rate", detection["detection_rate"])
+            if detection["n_attack"]:  # a seed whose attack changed no listing has nothing to detect
+                row.add("detection_rate", detection["detection_rate"])
             row.add("fpr", detection["fpr"])
         row.info.setdefault("listing", []).append(entry)
         ctx.events.emit("listing_scored", victim=target.label, attack=label, defense=dlabel, seed=target.seed,

@@ -134,3 +134,96 @@ def test_greedy_rewriting_moves_the_text_victim_and_does_nothing_to_id_only_sasr
     rewritten = sum(l["final"] != l["original"] for l in greedy["listings"])  # unchanged listings are no attack texts
     assert detection["n_attack"] == rewritten >= 2 and detection["detection_rate"] == 0.0 and 0 <= detection["fpr"] <= 0.1
     assert "detection_rate" in filtered["metrics"]
+
+
+class FlagAllBut:
+    """Moderation that flags every text without ``word`` (the catalog's own texts included)."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def flag(self, texts):
+        return [self.word not in t.split() for t in texts]
+
+
+def test_restoring_the_original_text_is_never_moderated():
+    model = Recorder()
+    listing = ListingDesk(model, ["", "Rose Face Cream"], FlagAllBut("ok")).listing(1)
+    assert not listing.edit("Rose Face Cream vegan")  # flagged
+    assert listing.edit("Rose Face Cream ok") and listing.edit("Rose Face Cream")  # flagged, but published before
+    assert model.applied == [(1, "Rose Face Cream ok"), (1, "Rose Face Cream")] and listing.rejected == 1
+
+
+def test_the_budget_share_splits_what_is_left_among_the_listings_to_go():
+    from redteam.stages.listing import budget_share
+
+    assert budget_share(None, 3) is None
+    assert [budget_share(100, n) for n in (3, 2, 1)] == [33, 50, 100]
+    assert budget_share(-5, 2) == 0 and budget_share(7, 0) == 7
+
+
+class WordOverlap:
+    """A tiny text-reading recommender: an item scores the words its text shares with the texts of
+    the history's items (ties to the lower id); ``set_item_text`` changes the scores at once."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = list(texts)
+
+    def set_item_text(self, item: int, text: str) -> None:
+        self.texts[item] = text
+
+    def score(self, histories):
+        import torch
+
+        words = [set(t.lower().split()) for t in self.texts]
+        out = torch.zeros(len(histories), len(self.texts))
+        for row, history in enumerate(histories):
+            seen = set().union(*(words[int(i)] for i in history if int(i)))
+            out[row] = torch.tensor([len(w & seen) - 1e-3 * j for j, w in enumerate(words)])
+        out[:, 0] = -1e9
+        return out
+
+
+def test_greedy_stops_before_a_probe_round_its_budget_cannot_pay():
+    from attacks.listing.greedy import GreedyRewrite
+    from redteam.knowledge import Knowledge
+    from redteam.serving.local import LocalRecommender
+    from redteam.serving.metered import MeteredEndpoint
+
+    texts = ["", "tea cup", "vitamin serum face", "vitamin cream face", "face mask vitamin", "steel cup", "plain box"]
+    model = WordOverlap(texts)
+    desk = ListingDesk(model, texts, max_edits=3)
+    api = MeteredEndpoint(LocalRecommender(model.score, n_items=len(texts) - 1), topk=4, budget=1000)
+    probes = (np.array([2, 3]), np.array([4]), np.array([3, 4]), np.array([2]))
+    knowledge = Knowledge(api=api, n_items=len(texts) - 1, seed=0, few_shot=probes, item_text=tuple(texts))
+    attack = GreedyRewrite(GreedyRewrite.Params(probes=4, candidates=4, max_edits=3, patience=3))
+
+    attack.rewrite(knowledge, SealedListing.of(desk.listing(6), budget=20))  # 2 rounds to start, then 3 candidates
+    assert api.queries_used <= 20 and api.queries_used % 4 == 0
+    d = attack.diagnostics
+    assert d["budget_exhausted"] and d["final_published"] and d["candidates_tried"] == (api.queries_used - 8) // 4
+    assert d["probe_hits_after"] > d["probe_hits_before"] == 0  # "plain box" shares no word; an edit that does wins
+    assert desk.listing(6).text != "plain box" and word_edits("plain box", desk.listing(6).text) <= 3
+
+    used = api.queries_used
+    attack.rewrite(knowledge, SealedListing.of(desk.listing(1), budget=7))  # under two probe rounds: no query at all
+    assert api.queries_used == used and attack.diagnostics["budget_exhausted"] and desk.listing(1).text == "tea cup"
+
+
+def test_the_undefended_row_runs_once_and_first_wherever_none_is_listed():
+    from types import SimpleNamespace
+
+    from redteam.scenario import build_scenario
+    from redteam.stages.listing import ListingStage
+
+    def order(defenses):
+        scenario = build_scenario({"name": "t", "dataset": {"name": "synthetic", "users": 50, "items": 30},
+                                   "victims": [{"name": "text_sasrec"}], "attacks": [{"name": "listing.stuffing"}],
+                                   "attacker": {"few_shot_ratio": 0.1, "item_text": True}, "defenses": defenses})
+        stage = object.__new__(ListingStage)
+        stage.ctx = SimpleNamespace(scenario=scenario)
+        return [d.label() for d in stage.defenses()]
+
+    assert order([{"name": "nonword_filter"}, {"name": "none"}]) == ["none", "nonword_filter"]
+    assert order([{"name": "nonword_filter"}]) == ["none", "nonword_filter"]
+    assert order([{"name": "none"}, {"name": "perplexity_filter"}]) == ["none", "perplexity_filter"]
