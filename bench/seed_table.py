@@ -1,9 +1,12 @@
 """Combine runs of one scenario that differ only in the attacker seed into one table.
 
 A long benchmark (Amazon Beauty, 100k queries per attack) runs one attacker seed per process so
-that each part finishes in under an hour; this prints, per (attack, defense) row, the paired
-change against the undefended row in every run, and over the runs the mean with a t-interval
-over the per-seed values (seed variance, which the per-user bootstrap of one run leaves out).
+that each part finishes in under an hour; this prints, per (victim, attack, defense) row, the
+paired change against the undefended row of the same victim and attack in every run, and over the
+runs the mean with a t-interval over the per-seed values (seed variance, which the per-user
+bootstrap of one run leaves out). An attack with ``vs:`` in the scenario (autoregressive vs
+few-shot extraction, surrogate-guided vs random fakes) also gets a second table: its paired change
+against the attack it names (``rows[].paired_attack``), the same way.
 
     python bench/seed_table.py runs/a/results.json runs/b/results.json ... [--metric agreement@10]
 """
@@ -42,24 +45,36 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def table(runs: list[dict], metric: str) -> list[str]:
+def table(runs: list[dict], metric: str, field: str = "paired") -> list[str]:
+    """Markdown lines: each (victim, attack, defense) row's value and its ``field`` change in every
+    run, the mean change over the runs with its t-interval, and how many runs' per-user intervals
+    clear 0; ``field="paired_attack"`` adds the attack named by ``vs`` and keeps only rows that
+    have one. No lines when no row has ``metric`` (and, for ``paired_attack``, that change)."""
+    ablation = field == "paired_attack"
+    keys: list[tuple] = []
+    for run in runs:  # every run's rows, in the order they first appear
+        keys += [k for k, r in run["rows"].items() if k not in keys and metric in r["metrics"]
+                 and (not ablation or metric in (r.get(field) or {}).get("metrics", {}))]
+    if not keys:
+        return []
     seeds = [",".join(map(str, r["seeds"])) for r in runs]
-    lines = [f"| attack | defense | {' | '.join(f'seed {s}: value (paired change [95% CI])' for s in seeds)} "
+    lines = [f"| victim | attack | {'vs | ' if ablation else ''}defense | "
+             f"{' | '.join(f'seed {s}: value (paired change [95% CI])' for s in seeds)} "
              f"| mean change over seeds [t 95%] | per-user CIs clear of 0 |",
-             "|---|---|" + "---|" * len(runs) + "---|---|"]
-    keys = [k for k in runs[0]["rows"] if metric in runs[0]["rows"][k]["metrics"]]
+             "|---|---|" + "---|" * ablation + "---|" + "---|" * len(runs) + "---|---|"]
     for key in keys:
-        cells, diffs, clear = [], [], 0
+        cells, diffs, clear, vs = [], [], 0, "-"
         for run in runs:
             row = run["rows"].get(key)
             if row is None or metric not in row["metrics"]:
                 cells.append("-")
                 continue
             value = row["metrics"][metric]["value"]
-            paired = (row.get("paired") or {}).get("metrics", {}).get(metric)
+            paired = (row.get(field) or {}).get("metrics", {}).get(metric)
             if paired is None:
                 cells.append(f"{value:.4f}")
                 continue
+            vs = row[field].get("vs", vs)
             diffs.append(paired["diff"])
             clear += paired["ci_high"] < 0 or paired["ci_low"] > 0
             cells.append(f"{value:.4f} ({paired['diff']:+.4f} [{paired['ci_low']:+.4f}, {paired['ci_high']:+.4f}])")
@@ -68,7 +83,8 @@ def table(runs: list[dict], metric: str) -> list[str]:
             summary, clears = f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", f"{clear} of {len(diffs)}"
         else:
             summary, clears = "-", "-"
-        lines.append(f"| {key[1]} | {key[2]} | {' | '.join(cells)} | {summary} | {clears} |")
+        names = [key[0], key[1], *([vs] if ablation else []), key[2]]
+        lines.append(f"| {' | '.join(names)} | {' | '.join(cells)} | {summary} | {clears} |")
     return lines
 
 
@@ -84,7 +100,11 @@ def main() -> None:
     runs = load(args.results)
     for metric in args.metric or ["agreement@10", "ndcg@10"]:
         print(f"\n### {metric}\n")
-        print("\n".join(table(runs, metric)))
+        print("\n".join(table(runs, metric)) or f"no row reports {metric}")
+        ablation = table(runs, metric, "paired_attack")
+        if ablation:
+            print(f"\n### {metric}: attack vs the attack its `vs` names (paired_attack)\n")
+            print("\n".join(ablation))
 
 
 if __name__ == "__main__":

@@ -258,6 +258,43 @@ def test_csv_dates_custom_columns_and_no_time(tmp_path: Path) -> None:
     assert seqs(load_csv(plain)) == [[2, 1]]
 
 
+def test_csv_text_column_is_read_by_default(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.csv", "user,item,timestamp,text\n"
+                 'a,i1,1,"Red lipstick, matte"\na,i2,2,  Blue mascara \nb,i3,1,\nb,i1,2,\n')  # fmt: skip
+    ds = load_csv(path)
+    assert ds.item_ids == ["", "i1", "i2", "i3"] and seqs(ds) == [[1, 2], [3, 1]]
+    assert ds.item_text == ["", "Red lipstick, matte", "Blue mascara", ""]  # i3: no text -> ""
+    assert ds.summary()["has_text"]
+    assert load_dataset(DatasetConfig(name="csv", path=path), seed=0).item_text == ds.item_text
+    none = load_csv(path, text_col=None)
+    assert none.item_text is None and seqs(none) == seqs(ds)
+    assert none.checksum != ds.checksum  # texts join the checksum, as for the other loaders
+
+
+def test_csv_without_text_column_has_no_texts(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.csv", "user,item,timestamp,title\na,1,2,One\na,2,1,Two\n")
+    ds = load_csv(path)
+    assert ds.item_text is None and seqs(ds) == [[2, 1]] and not ds.summary()["has_text"]
+    assert load_dataset(DatasetConfig(name="csv", path=path), seed=0).item_text is None
+
+
+def test_csv_text_first_nonempty_row_wins(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.csv", "user,item,text\n"
+                 "b,x, \na,x,Later title\na,y,Why\nb,x,Even later\nc,y,Other\n")  # fmt: skip
+    ds = load_csv(path)
+    assert ds.item_ids == ["", "x", "y"]
+    assert ds.item_text == ["", "Later title", "Why"]
+
+
+def test_csv_empty_text_column_names_file_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.csv", "user,item,text\na,1,\na,2, \n")
+    with pytest.raises(DataError, match=f"{path}: column 'text' has no non-empty value"):
+        load_csv(path)
+    assert load_csv(path, text_col=None).item_text is None
+    with pytest.raises(DataError, match=f"{path}: no column 'title'"):
+        load_csv(path, text_col="title")
+
+
 def test_csv_errors_name_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "log.csv", "user,product\na,1\n")
     with pytest.raises(DataError, match=f"{path}: no column 'item'"):
