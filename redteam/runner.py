@@ -174,7 +174,7 @@ def assemble_results(ctx: RunContext, stages: list[Stage], *, threads: int) -> d
         "rows": rows,
         "curves": ctx.curves,
         **sections,
-        "attack_success": {stage.family: stage.success_metric for stage in stages},
+        "attack_success": {stage.family: stage.success_metric_for(sc) for stage in stages},
     }
 
 

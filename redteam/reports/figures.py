@@ -25,7 +25,7 @@ from typing import Any
 
 from redteam.reports import plots
 from redteam.reports.roles import (
-    ATTACK_SUCCESS, attack_families, clean_accuracy, clean_metric, clean_reference, row_family, success_metric,
+    attack_families, clean_accuracy, clean_metric, clean_reference, row_family, success_metric, success_order,
 )
 
 EXPOSURE_PREFERENCE = ("target_hr@50", "target_hr@10", "target_hr@20", "target_hr@100")
@@ -101,9 +101,9 @@ def tradeoff_figures(results: dict[str, Any]) -> list[Figure]:
                           y=y["value"], y_low=y.get("ci_low"), y_high=y.get("ci_high"), label=name, group=row["defense"])
         by_metric.setdefault(metric, []).append((point, [name, row["defense"], _ci(clean), _ci(y)]))
     out = []
-    for metric in sorted(by_metric, key=lambda m: list(ATTACK_SUCCESS.values()).index(m)):
+    for metric in sorted(by_metric, key=success_order):
         points = [p for p, _ in by_metric[metric]]
-        surrogate = any(f == "extraction" for f in families.values()) and metric == ATTACK_SUCCESS["extraction"]
+        surrogate = any(f == "extraction" for f in families.values()) and metric.startswith("agreement@")
         x_label = f"clean accuracy: victim {accuracy}" if surrogate else f"clean accuracy: {accuracy}"
         out.append(Figure(
             key=f"tradeoff-{metric}",

@@ -74,11 +74,24 @@ def row_family(row: dict[str, Any], families: dict[str, str]) -> str | None:
 
 
 def success_metric(row: dict[str, Any], family: str | None) -> str | None:
-    """The row's attack-success metric: its family's, else the first such metric it has."""
+    """The row's attack-success metric: its family's, at the family's usual cut-off or else the
+    largest one the row has (``target_hr@10`` when the scenario scored K = 10 only); else the first
+    such metric it has."""
     metrics = row.get("metrics", {})
-    if family in ATTACK_SUCCESS and ATTACK_SUCCESS[family] in metrics:
-        return ATTACK_SUCCESS[family]
-    return next((m for m in ATTACK_SUCCESS.values() if m in metrics), None)
+    for wanted in ([ATTACK_SUCCESS[family]] if family in ATTACK_SUCCESS else []) + list(ATTACK_SUCCESS.values()):
+        if wanted in metrics:
+            return wanted
+        same_kind = [m for m in metrics if m.split("@")[0] == wanted.split("@")[0] and "@" in wanted]
+        if same_kind:
+            return max(same_kind, key=success_order)
+    return None
+
+
+def success_order(metric: str) -> tuple[int, int]:
+    """Sort key of attack-success metrics: the family order of ``ATTACK_SUCCESS``, then K."""
+    kinds = [m.split("@")[0] for m in ATTACK_SUCCESS.values()]
+    kind, _, k = metric.partition("@")
+    return (kinds.index(kind) if kind in kinds else len(kinds), int(k) if k.isdigit() else 0)
 
 
 def clean_reference(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:

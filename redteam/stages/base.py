@@ -33,6 +33,12 @@ class Stage(ABC):
     attack_verbs: ClassVar[tuple[str, ...]] = ()  # what every attack of the family implements
     needs_model: ClassVar[bool] = False  # retrains or reads the victim's weights: no remote (HTTP) victims
 
+    @classmethod
+    def success_metric_for(cls, scenario: Any) -> str:
+        """The success metric under ``scenario``: ``success_metric``, unless the stage scores its
+        attacks at a cut-off the scenario sets."""
+        return cls.success_metric
+
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 

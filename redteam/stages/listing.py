@@ -141,6 +141,10 @@ class ListingStage(Stage):
     attack_verbs: ClassVar[tuple[str, ...]] = ("rewrite",)
     in_process_only: ClassVar[bool] = True  # edits reach a victim copy here; api.transport: http is refused
 
+    @classmethod
+    def success_metric_for(cls, scenario: Any) -> str:
+        return f"target_hr@{scenario.poisoning.k[-1]}"  # the last (headline) cut-off of poisoning.k
+
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
         self.targets: Targets | None = None

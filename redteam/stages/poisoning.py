@@ -48,6 +48,10 @@ class PoisoningStage(Stage):
     success_metric: ClassVar[str] = "target_hr@50"
     attack_verbs: ClassVar[tuple[str, ...]] = ("craft",)
 
+    @classmethod
+    def success_metric_for(cls, scenario: Any) -> str:
+        return f"target_hr@{scenario.poisoning.k[-1]}"  # the last (headline) cut-off of poisoning.k
+
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
         self.targets: Targets | None = None
