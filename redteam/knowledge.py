@@ -10,6 +10,7 @@ an attack that writes into them gets a ValueError, never a changed dataset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ class Knowledge:
     surrogate: Any | None = None
     surrogate_source: str | None = None
     notes: dict[str, object] = field(default_factory=dict)
+    cache_dir: Path | None = None  # where the attacker keeps what it computes (text embeddings); None: no disk cache
 
     def __post_init__(self) -> None:
         if self.n_items < 1:

@@ -90,9 +90,7 @@ class ExtractionAttack(Attack):
         if getattr(cls, "reads_item_text", False):
             if knowledge.item_text is None:
                 raise ConfigError(f"{where}: '{arch}' reads item texts; the threat model must grant them (attacker.item_text: true)")
-            from redteam.cache import default_cache_dir
-
-            surrogate.use_item_text(knowledge.item_text, cache_dir=default_cache_dir())
+            surrogate.use_item_text(knowledge.item_text, cache_dir=knowledge.cache_dir)
         surrogate.init_model(knowledge.n_items, derive_seed(seed, "surrogate-init"))
         return surrogate
 

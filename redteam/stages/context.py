@@ -101,7 +101,7 @@ class RunContext:
             api=api, n_items=dataset.n_items, seed=derive_seed(target.seed, "attack", attack_seed), few_shot=few_shot,
             victim_architecture=getattr(target.model, "alias", None) if sc.attacker.knows_architecture else None,
             item_text=tuple(dataset.item_text) if sc.attacker.item_text and dataset.item_text else None,
-            **extra,
+            cache_dir=self.cache.base if self.cache.enabled else None, **extra,
         )
 
     @contextmanager

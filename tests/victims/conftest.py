@@ -54,12 +54,13 @@ eval: {k: [10], bootstrap: 50}
 
 @pytest.fixture
 def run_steal(run_cli, tmp_path: Path):
-    """``run_steal(victim, item_text=True, out="runs") -> (exit code, results or None, CliResult)``: a few-shot
-    steal of a small ``victim`` with a same-architecture surrogate, on the 300-user shop."""
+    """``run_steal(victim, item_text=True, out="runs", extra="") -> (exit code, results or None, CliResult)``:
+    a few-shot steal of a small ``victim`` with a same-architecture surrogate, on the 300-user shop
+    (``extra``: more scenario YAML)."""
 
-    def run(victim: str, *, item_text: bool = True, out: str = "runs"):
+    def run(victim: str, *, item_text: bool = True, out: str = "runs", extra: str = ""):
         path = tmp_path / f"{victim}-{out}.yaml"
-        path.write_text(STEAL.replace("VICTIM", victim).replace("ITEM_TEXT", str(item_text).lower()))
+        path.write_text(STEAL.replace("VICTIM", victim).replace("ITEM_TEXT", str(item_text).lower()) + extra)
         result = run_cli("run", path, "--out", tmp_path / out, "-q")
         if result.code != 0:
             return result.code, None, result

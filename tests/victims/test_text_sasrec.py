@@ -94,3 +94,12 @@ def test_item_table_is_the_text_input_so_embedding_perturbations_reach_the_score
         model.text_vectors.copy_(saved)
     assert not torch.allclose(plain, perturbed)
     assert torch.equal(model.logits(model.final_hidden(seqs)), plain)
+
+
+def test_a_text_surrogate_keeps_its_embeddings_in_the_runs_cache_folder(run_steal, tmp_path):
+    """The attacker's text vectors go where the scenario keeps its cache (``runtime.cache_dir``),
+    not to the default folder ($REDTEAM_CACHE_DIR, here ``tmp_path/cache``)."""
+    chosen = tmp_path / "chosen"
+    code, _, result = run_steal("text_sasrec", extra=f"runtime: {{cache_dir: {chosen}}}\n")
+    assert code == 0, result
+    assert any((chosen / "embeddings").rglob("*.npy")) and not (tmp_path / "cache" / "embeddings").exists()
