@@ -34,18 +34,25 @@ class ShardIndex:
     def __init__(self, root: Path, *, width: int) -> None:
         self.root = root
         self.width = width
-        self.loaded: set[str] = set()
+        self.loaded: dict[str, tuple[int, int, int]] = {}  # shard name -> its .json's stamp when read
         self.rows: dict[str, tuple[np.ndarray, int]] = {}
         self._open: tuple[str, list[str], list[np.ndarray]] | None = None  # name, keys, row blocks
 
     def refresh(self) -> None:
-        """Read shards not seen yet (this process's or another's), once each."""
+        """Read shards not seen yet (this process's or another's), and again any whose key list
+        changed since (another process's open shard grows)."""
         if not self.root.is_dir():
             return
         for keys_file in sorted(self.root.glob("*.json")):
             name = keys_file.stem
             npy = self.root / f"{name}.npy"
-            if name in self.loaded or name.startswith(".") or not npy.is_file():
+            if name.startswith(".") or not npy.is_file():
+                continue
+            try:
+                stamp = _stamp(keys_file)
+            except OSError:
+                continue
+            if self.loaded.get(name) == stamp:
                 continue
             try:
                 keys = json.loads(keys_file.read_text())
@@ -57,7 +64,7 @@ class ShardIndex:
                 raise DataError(f"corrupt embedding cache shard {npy}: shape {matrix.shape} vs {len(keys)} keys; delete it")
             for row, key in enumerate(keys):
                 self.rows[str(key)] = (matrix, row)
-            self.loaded.add(name)
+            self.loaded[name] = stamp
 
     def get(self, key: str) -> np.ndarray | None:
         hit = self.rows.get(key)
@@ -83,7 +90,14 @@ class ShardIndex:
         _atomic_write(self.root / f"{name}.json", lambda f: f.write(json.dumps(keys).encode()))
         for row, key in enumerate(keys):
             self.rows[key] = (matrix, row)
-        self.loaded.add(name)
+        self.loaded[name] = _stamp(self.root / f"{name}.json")
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """Inode, size and mtime: every rewrite renames a new file into place, so the inode changes
+    even within the file system's timestamp granularity."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:

@@ -107,7 +107,8 @@ class LanguageModel:
 
         Texts are truncated to ``window`` tokens; duplicates are embedded once; with
         ``config.cache`` and a ``cache_dir`` only texts missing from the disk cache run the model,
-        and their vectors go to one new shard. Texts embedded are counted on the caller's open
+        and their vectors go to the disk cache (:class:`redteam.lm_cache.ShardIndex`). Texts
+        embedded are counted on the caller's open
         unsized progress stage (``redteam.progress.unsized_stage``) if there is one, else
         ``progress=True`` shows a rich bar (``label``) on stderr; inside a pipeline stage leave
         ``progress`` False so that a quiet run stays quiet.

@@ -68,3 +68,14 @@ def test_a_shard_with_fewer_rows_than_keys_or_another_width_is_refused(tmp_path:
     (tmp_path / "s.json").write_text(json.dumps(["x", "y"]))
     with pytest.raises(DataError, match=r"corrupt embedding cache shard .*s\.npy.*delete it"):
         ShardIndex(tmp_path, width=WIDTH).refresh()
+
+
+def test_another_process_sees_the_rows_an_open_shard_gains_after_it_read_it(tmp_path: Path) -> None:
+    writer, reader = ShardIndex(tmp_path, width=WIDTH), ShardIndex(tmp_path, width=WIDTH)
+    writer.write(["a"], _vectors(0, 1))
+    reader.refresh()
+    assert reader.get("a") is not None and reader.get("b") is None
+    writer.write(["b"], _vectors(1, 1))  # the same open shard, rewritten
+    reader.refresh()
+    np.testing.assert_array_equal(reader.get("b"), _vectors(1, 1)[0])
+    np.testing.assert_array_equal(reader.get("a"), _vectors(0, 1)[0])

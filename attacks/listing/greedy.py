@@ -23,7 +23,7 @@ from pydantic import Field
 
 from attacks.listing.base import Listing, ListingAttack, ListingParams, word_edits
 from attacks.listing.probe import ProbeBudget, ProbeScore, probe_exposure
-from attacks.listing.stuffing import favoured_words
+from attacks.listing.stuffing import favoured_words, require_item_text
 from redteam.knowledge import Knowledge
 from redteam.seeding import numpy_rng
 
@@ -54,6 +54,7 @@ class GreedyRewrite(ListingAttack):
         p = self.params
         rng = numpy_rng(knowledge.seed, "listing-greedy", listing.item)
         known = "item texts, own users' histories, top-k answers"
+        require_item_text(self, knowledge)
         budget, probes = ProbeBudget.of(knowledge.api, listing.budget), self.probes(knowledge)
         if not budget.allows(2 * len(probes)):  # the vocabulary round and the starting exposure
             self.diagnostics = {"knowledge": known, "edits": 0, "budget_exhausted": True,

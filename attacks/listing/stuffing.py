@@ -27,6 +27,7 @@ class KeywordStuffing(ListingAttack):
     Params: ClassVar[type[ListingParams]] = ListingParams
 
     def rewrite(self, knowledge: Knowledge, listing: Listing) -> None:
+        require_item_text(self, knowledge)
         if not ProbeBudget.of(knowledge.api, listing.budget).allows(len(self.probes(knowledge))):
             self.diagnostics = {"knowledge": "item texts, own users' histories, top-k answers", "added": [],
                                 "accepted": False, "budget_exhausted": True,
@@ -39,10 +40,14 @@ class KeywordStuffing(ListingAttack):
                             "added": added, "accepted": accepted}
 
 
-def favoured_words(attack: ListingAttack, knowledge: Knowledge, listing: Listing) -> list[tuple[str, float]]:
-    """The vocabulary of the items the API recommends to the attacker's probes (one query each)."""
+def require_item_text(attack: ListingAttack, knowledge: Knowledge) -> None:
     if knowledge.item_text is None:
         raise ConfigError(f"attacks.{attack.alias}: needs the public item texts (attacker.item_text: true)")
+
+
+def favoured_words(attack: ListingAttack, knowledge: Knowledge, listing: Listing) -> list[tuple[str, float]]:
+    """The vocabulary of the items the API recommends to the attacker's probes (one query each)."""
+    require_item_text(attack, knowledge)
     answers = np.asarray(knowledge.api.topk(attack.probes(knowledge)))
     counts = recommended_counts(answers, knowledge.n_items)
     return winner_vocabulary(counts, knowledge.item_text, size=attack.params.vocabulary, exclude=listing.original)

@@ -17,6 +17,12 @@ from redteam.scenario import ComponentSpec
 from redteam.stages.context import RunContext, Target
 
 
+def target_success_metric(ks: list[int]) -> str:
+    """``target_hr@50`` when the scenario scores K = 50, else at its largest K (the rule the
+    reports apply to a row's metrics, :func:`redteam.reports.roles.success_metric`)."""
+    return f"target_hr@{50 if 50 in ks else max(ks)}"
+
+
 class Stage(ABC):
     """``family``: the ``family`` of the attacks it runs. ``defense_kinds``: the defense kinds it
     applies (``none`` is always accepted). ``success_metric``: the y-axis of its attack-success vs

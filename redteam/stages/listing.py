@@ -40,7 +40,7 @@ from redteam.evaluation import ranking_values
 from redteam.registry import resolve
 from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
-from redteam.stages.base import Stage
+from redteam.stages.base import Stage, target_success_metric
 from redteam.stages.context import RunContext, Target
 from redteam.stages.exposure import Exposure, paired_changes, target_exposure_values
 from redteam.stages.hosting import metered_endpoint
@@ -60,6 +60,7 @@ class DeskListing:
     current: str = ""
     accepted: int = 0
     rejected: int = 0
+    budget: int | None = None  # API queries this listing may spend (the Listing protocol's field)
 
     def __post_init__(self) -> None:
         self.current = self.original
@@ -143,7 +144,7 @@ class ListingStage(Stage):
 
     @classmethod
     def success_metric_for(cls, scenario: Any) -> str:
-        return f"target_hr@{scenario.poisoning.k[-1]}"  # the last (headline) cut-off of poisoning.k
+        return target_success_metric(scenario.poisoning.k)
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
@@ -200,11 +201,17 @@ class ListingStage(Stage):
                 recipes.append({"item": item, **attack.diagnostics})
                 stage.update(status=f"item {item}: {attack.diagnostics.get('edits', '?')} edits")
         seconds = time.perf_counter() - t0
+        short = [r["item"] for r in recipes if r.get("budget_exhausted")]
+        if short:
+            row_warning = (f"{label}: the query budget ran out for listing(s) {', '.join(map(str, short))} "
+                           f"(attacker seed {attack_seed}); raise api.budget or lower probes/candidates")
 
         histories = ctx.test_histories()
         clean = self.clean_state(target, histories)
         after, accuracy = self.score_model(desk.model, histories)
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
+        if short:
+            row.info.setdefault("warnings", []).append(row_warning)
         after.add_to(row, repetition=(target.seed, attack_seed))
         for metric, values in accuracy.items():
             row.add(metric, values, repetition=(target.seed, attack_seed))

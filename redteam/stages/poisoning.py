@@ -28,7 +28,7 @@ from redteam.errors import ConfigError
 from redteam.evaluation import ranking_values
 from redteam.scenario import ComponentSpec, component_params, defends
 from redteam.seeding import numpy_rng
-from redteam.stages.base import Stage
+from redteam.stages.base import Stage, target_success_metric
 from redteam.stages.hosting import attack_recommender, metered_endpoint
 from redteam.stages.context import RunContext, Target
 from redteam.stages.defended_fit import add_detection, add_fit_cost, add_roc_curve, fit_defended
@@ -50,7 +50,7 @@ class PoisoningStage(Stage):
 
     @classmethod
     def success_metric_for(cls, scenario: Any) -> str:
-        return f"target_hr@{scenario.poisoning.k[-1]}"  # the last (headline) cut-off of poisoning.k
+        return target_success_metric(scenario.poisoning.k)
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)

@@ -227,3 +227,47 @@ def test_the_undefended_row_runs_once_and_first_wherever_none_is_listed():
     assert order([{"name": "nonword_filter"}, {"name": "none"}]) == ["none", "nonword_filter"]
     assert order([{"name": "nonword_filter"}]) == ["none", "nonword_filter"]
     assert order([{"name": "none"}, {"name": "perplexity_filter"}]) == ["none", "perplexity_filter"]
+
+
+def test_without_item_texts_the_attack_says_so_before_checking_its_budget():
+    from attacks.listing.greedy import GreedyRewrite
+    from attacks.listing.stuffing import KeywordStuffing
+    from redteam.errors import ConfigError
+    from redteam.knowledge import Knowledge
+    from redteam.serving.local import LocalRecommender
+    from redteam.serving.metered import MeteredEndpoint
+
+    texts = ["", "tea cup", "steel cup"]
+    api = MeteredEndpoint(LocalRecommender(WordOverlap(texts).score, n_items=2), topk=2)
+    knowledge = Knowledge(api=api, n_items=2, seed=0, few_shot=(np.array([1]),))
+    handle = SealedListing.of(ListingDesk(Recorder(), texts).listing(1), budget=0)
+    for attack in (GreedyRewrite(GreedyRewrite.Params()), KeywordStuffing(KeywordStuffing.Params())):
+        with pytest.raises(ConfigError, match="attacker.item_text: true"):
+            attack.rewrite(knowledge, handle)
+
+
+BUDGET_SCENARIO = """
+name: listing-budget
+seed: 0
+dataset: {name: synthetic, users: 300, items: 120}
+victims: [{name: text_sasrec, epochs: 2, hidden: 16}]
+api: {topk: 20, budget: 150}
+attacker: {few_shot_ratio: 0.2, item_text: true}
+poisoning: {targets: 2, k: [10]}
+attacks: [{name: listing.greedy, probes: 40, candidates: 4}]
+eval: {k: [10], bootstrap: 50}
+"""
+
+
+def test_a_budget_too_small_for_the_search_ends_the_row_with_a_warning_not_an_error(run_cli, tmp_path):
+    """150 queries for 2 listings of 40 probes: the first gets 75 (under the 2 rounds greedy needs
+    to start), the second 150 (2 rounds and 1 candidate); the row says which listing ran short."""
+    (tmp_path / "s.yaml").write_text(BUDGET_SCENARIO)
+    result = run_cli("run", tmp_path / "s.yaml", "--out", tmp_path / "runs", "-q")
+    assert result.code == 0, result
+    [run_dir] = (tmp_path / "runs").iterdir()
+    row = next(r for r in json.loads((run_dir / "results.json").read_text())["rows"] if r["attack"] == "listing.greedy")
+    entry = row["info"]["listing"][0]
+    assert entry["queries"] <= 150 and [l["recipe"]["budget_exhausted"] for l in entry["listings"]] == [True, True]
+    assert entry["listings"][0]["final"] == entry["listings"][0]["original"]  # no query at all for the first
+    assert any("the query budget ran out for listing(s)" in w for w in row["info"]["warnings"])

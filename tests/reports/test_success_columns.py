@@ -24,6 +24,10 @@ def test_a_poisoning_or_listing_run_scored_at_another_k_has_that_success_metric(
                                "victims": [{"name": "sasrec"}], "attacks": [{"name": "poisoning.random"}],
                                "poisoning": {"k": [5, 10]}})
     assert PoisoningStage.success_metric_for(scenario) == ListingStage.success_metric_for(scenario) == "target_hr@10"
+    for ks, expected in (([50, 100], "target_hr@50"), ([20, 10], "target_hr@20")):  # as the reports pick it below
+        other = scenario.model_copy(update={"poisoning": scenario.poisoning.model_copy(update={"k": ks})})
+        assert PoisoningStage.success_metric_for(other) == expected
+        assert success_metric({"metrics": {f"target_hr@{k}": {} for k in ks}}, "poisoning") == expected
     assert ExtractionStage.success_metric_for(scenario) == "agreement@10"
     row = {"metrics": {"target_hr@5": {}, "target_hr@10": {}, "target_ndcg@10": {}, "ndcg@10": {}}}
     assert success_metric(row, "poisoning") == success_metric(row, "listing") == "target_hr@10"
