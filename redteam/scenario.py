@@ -330,9 +330,9 @@ def check_families(scenario: Scenario) -> None:
     if any(text) and not all(text):
         raise ConfigError("victims: text rankers (ranker.*) and sequential recommenders cannot share a scenario")
     ranking = scenario.ranks_text
-    victims = "ranker" if ranking else "recommender"
-    kind_of = "text rankers" if ranking else "sequential recommenders"
+    victims, kind_of = ("ranker", "text rankers") if ranking else ("recommender", "sequential recommenders")
     labels = [v.label() for v in scenario.victims]
+    remote = [v.label() for v in scenario.victims if getattr(resolve("victims", v.name), "remote", False)]
     stages = {}
     for i, spec in enumerate(scenario.attacks):
         source = spec.options.get("optimise_on")
@@ -344,9 +344,7 @@ def check_families(scenario: Scenario) -> None:
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind_of} (this scenario's victims)")
         stages[stage.family] = stage
         if getattr(stage, "in_process_only", False) and scenario.api.transport != "inprocess":
-            raise ConfigError(f"api.transport: '{spec.name}' queries a copy of the victim that its edits reach in this "
-                              f"process (a served model has no edit endpoint); use api.transport: inprocess")
-        remote = [v.label() for v in scenario.victims if getattr(resolve("victims", v.name), "remote", False)]
+            raise ConfigError(f"api.transport: '{spec.name}' queries a copy of the victim that its edits reach in this process (a served model has no edit endpoint); use api.transport: inprocess")
         if remote and stage.needs_model:
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' retrains the victim, which a remote victim "
                               f"({', '.join(remote)}) cannot be; remote victims take extraction attacks")
@@ -361,7 +359,6 @@ def check_families(scenario: Scenario) -> None:
             here = "; ".join(f"{f} applies {', '.join(sorted(s.defense_kinds))}" for f, s in stages.items()) or "it has no attack"
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' is a {cls.kind} defense and no stage of this scenario "
                               f"applies one ({here})")
-        remote = [v.label() for v in scenario.victims if getattr(resolve("victims", v.name), "remote", False)]
         if getattr(cls, "in_process_only", False) and (remote or scenario.api.transport != "inprocess"):
             raise ConfigError(f"defenses[{i}].name: '{spec.name}' reads the attacker's query stream in this process; "
                               "use api.transport: inprocess and a trained victim")

@@ -47,6 +47,9 @@ class ListingParams(Params):
                             "recommends to the probes")
 
 
+KNOWLEDGE_USED = "item texts, own users' histories, top-k answers"  # what a listing recipe reads (diagnostics)
+
+
 def word_edits(original: str, text: str) -> int:
     """Word-level Levenshtein distance (insertions, deletions, replacements of whole words)."""
     a, b = original.split(), text.split()

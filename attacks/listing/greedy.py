@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from attacks.listing.base import Listing, ListingAttack, ListingParams, word_edits
+from attacks.listing.base import KNOWLEDGE_USED, Listing, ListingAttack, ListingParams, word_edits
 from attacks.listing.probe import ProbeBudget, ProbeScore, probe_exposure
 from attacks.listing.stuffing import favoured_words, require_item_text
 from redteam.knowledge import Knowledge
@@ -53,16 +53,15 @@ class GreedyRewrite(ListingAttack):
     def rewrite(self, knowledge: Knowledge, listing: Listing) -> None:
         p = self.params
         rng = numpy_rng(knowledge.seed, "listing-greedy", listing.item)
-        known = "item texts, own users' histories, top-k answers"
         require_item_text(self, knowledge)
         budget, probes = ProbeBudget.of(knowledge.api, listing.budget), self.probes(knowledge)
         if not budget.allows(2 * len(probes)):  # the vocabulary round and the starting exposure
-            self.diagnostics = {"knowledge": known, "edits": 0, "budget_exhausted": True,
+            self.diagnostics = {"knowledge": KNOWLEDGE_USED, "edits": 0, "budget_exhausted": True,
                                 "note": f"budget exhausted: {listing.budget} queries, under two probe rounds"}
             return
         vocabulary = favoured_words(self, knowledge, listing)
         if not vocabulary:
-            self.diagnostics = {"knowledge": known, "edits": 0, "note": "no candidate words in the recommended items' texts"}
+            self.diagnostics = {"knowledge": KNOWLEDGE_USED, "edits": 0, "note": "no candidate words in the recommended items' texts"}
             return
         words = [w for w, _ in vocabulary]
         weights = np.array([w for _, w in vocabulary], dtype=np.float64)
@@ -92,7 +91,7 @@ class GreedyRewrite(ListingAttack):
                 stale += 1
         published = listing.edit(best_text)  # the best text found (the original if none beat it)
         self.diagnostics = {
-            "knowledge": known, "steps": steps, "edits": word_edits(listing.original, best_text),
+            "knowledge": KNOWLEDGE_USED, "steps": steps, "edits": word_edits(listing.original, best_text),
             "candidates_tried": len(tried) - 1, "rejected": rejected, "budget_exhausted": exhausted,
             "final_published": published, "probe_hits_before": start.hits, "probe_hits_after": best.hits,
             "probe_mrr_before": round(start.mrr, 5), "probe_mrr_after": round(best.mrr, 5),

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from attacks.listing.base import Listing, ListingAttack, ListingParams
+from attacks.listing.base import KNOWLEDGE_USED, Listing, ListingAttack, ListingParams
 from attacks.listing.probe import ProbeBudget
 from attacks.listing.vocabulary import recommended_counts, winner_vocabulary
 from redteam.errors import ConfigError
@@ -29,14 +29,14 @@ class KeywordStuffing(ListingAttack):
     def rewrite(self, knowledge: Knowledge, listing: Listing) -> None:
         require_item_text(self, knowledge)
         if not ProbeBudget.of(knowledge.api, listing.budget).allows(len(self.probes(knowledge))):
-            self.diagnostics = {"knowledge": "item texts, own users' histories, top-k answers", "added": [],
+            self.diagnostics = {"knowledge": KNOWLEDGE_USED, "added": [],
                                 "accepted": False, "budget_exhausted": True,
                                 "note": f"budget exhausted: {listing.budget} queries, under one probe round"}
             return
         vocabulary = favoured_words(self, knowledge, listing)
         added = [word for word, _ in vocabulary[: self.params.max_edits]]
         accepted = listing.edit(" ".join([listing.original, *added]))
-        self.diagnostics = {"knowledge": "item texts, own users' histories, top-k answers",
+        self.diagnostics = {"knowledge": KNOWLEDGE_USED,
                             "added": added, "accepted": accepted}
 
 

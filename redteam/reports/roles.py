@@ -74,10 +74,14 @@ def row_family(row: dict[str, Any], families: dict[str, str]) -> str | None:
 
 
 def success_metric(row: dict[str, Any], family: str | None) -> str | None:
-    """The row's attack-success metric: its family's, at the family's usual cut-off or else the
-    largest one the row has (``target_hr@10`` when the scenario scored K = 10 only); else the first
-    such metric it has."""
-    metrics = row.get("metrics", {})
+    """The row's attack-success metric (:func:`pick_success_metric` over the row's metrics)."""
+    return pick_success_metric(family, row.get("metrics", {}))
+
+
+def pick_success_metric(family: str | None, metrics: Any) -> str | None:
+    """The family's attack-success metric among ``metrics``: at the family's usual cut-off or else
+    the largest one there (``target_hr@10`` when the scenario scored K = 10 only); else the first
+    success metric of any family there."""
     for wanted in ([ATTACK_SUCCESS[family]] if family in ATTACK_SUCCESS else []) + list(ATTACK_SUCCESS.values()):
         if wanted in metrics:
             return wanted

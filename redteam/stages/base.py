@@ -18,9 +18,11 @@ from redteam.stages.context import RunContext, Target
 
 
 def target_success_metric(ks: list[int]) -> str:
-    """``target_hr@50`` when the scenario scores K = 50, else at its largest K (the rule the
-    reports apply to a row's metrics, :func:`redteam.reports.roles.success_metric`)."""
-    return f"target_hr@{50 if 50 in ks else max(ks)}"
+    """The ``target_hr@K`` a stage scoring the cut-offs ``ks`` reports as its success: the reports'
+    own rule (:func:`redteam.reports.roles.pick_success_metric`), so the two cannot disagree."""
+    from redteam.reports.roles import pick_success_metric
+
+    return pick_success_metric("poisoning", [f"target_hr@{k}" for k in ks])
 
 
 class Stage(ABC):

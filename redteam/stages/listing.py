@@ -201,17 +201,15 @@ class ListingStage(Stage):
                 recipes.append({"item": item, **attack.diagnostics})
                 stage.update(status=f"item {item}: {attack.diagnostics.get('edits', '?')} edits")
         seconds = time.perf_counter() - t0
-        short = [r["item"] for r in recipes if r.get("budget_exhausted")]
-        if short:
-            row_warning = (f"{label}: the query budget ran out for listing(s) {', '.join(map(str, short))} "
-                           f"(attacker seed {attack_seed}); raise api.budget or lower probes/candidates")
 
         histories = ctx.test_histories()
         clean = self.clean_state(target, histories)
         after, accuracy = self.score_model(desk.model, histories)
         row = ctx.rows.row(ctx.dataset.name, target.label, attack=label, defense=dlabel)
-        if short:
-            row.info.setdefault("warnings", []).append(row_warning)
+        if short := [r["item"] for r in recipes if r.get("budget_exhausted")]:
+            row.info.setdefault("warnings", []).append(
+                f"{label}: the query budget ran out for listing(s) {', '.join(map(str, short))} "
+                f"(attacker seed {attack_seed}); raise api.budget or lower probes/candidates")
         after.add_to(row, repetition=(target.seed, attack_seed))
         for metric, values in accuracy.items():
             row.add(metric, values, repetition=(target.seed, attack_seed))
