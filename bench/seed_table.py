@@ -3,8 +3,8 @@
 A long benchmark (Amazon Beauty, 100k queries per attack) runs one attacker seed per process so
 that each part finishes in under an hour; this prints, per (victim, attack, defense) row, the
 paired change against the undefended row of the same victim and attack in every run, and over the
-runs the mean with a t-interval over the per-seed values (seed variance, which the per-user
-bootstrap of one run leaves out). An attack with ``vs:`` in the scenario (autoregressive vs
+runs the mean value and the mean change, each with a t-interval over the per-seed values (seed
+variance, which the per-user bootstrap of one run leaves out). An attack with ``vs:`` in the scenario (autoregressive vs
 few-shot extraction, surrogate-guided vs random fakes) also gets a second table: its paired change
 against the attack it names (``rows[].paired_attack``), the same way.
 
@@ -47,8 +47,8 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
 
 def table(runs: list[dict], metric: str, field: str = "paired") -> list[str]:
     """Markdown lines: each (victim, attack, defense) row's value and its ``field`` change in every
-    run, the mean change over the runs with its t-interval, and how many runs' per-user intervals
-    clear 0; ``field="paired_attack"`` adds the attack named by ``vs`` and keeps only rows that
+    run, the mean value and the mean change over the runs with their t-intervals, and how many
+    runs' per-user intervals clear 0; ``field="paired_attack"`` adds the attack named by ``vs`` and keeps only rows that
     have one. No lines when no row has ``metric`` (and, for ``paired_attack``, that change)."""
     ablation = field == "paired_attack"
     keys: list[tuple] = []
@@ -60,16 +60,17 @@ def table(runs: list[dict], metric: str, field: str = "paired") -> list[str]:
     seeds = [",".join(map(str, r["seeds"])) for r in runs]
     lines = [f"| victim | attack | {'vs | ' if ablation else ''}defense | "
              f"{' | '.join(f'seed {s}: value (paired change [95% CI])' for s in seeds)} "
-             f"| mean change over seeds [t 95%] | per-user CIs clear of 0 |",
-             "|---|---|" + "---|" * ablation + "---|" + "---|" * len(runs) + "---|---|"]
+             f"| mean value over seeds [t 95%] | mean change over seeds [t 95%] | per-user CIs clear of 0 |",
+             "|---|---|" + "---|" * ablation + "---|" + "---|" * len(runs) + "---|---|---|"]
     for key in keys:
-        cells, diffs, clear, vs = [], [], 0, "-"
+        cells, values, diffs, clear, vs = [], [], [], 0, "-"
         for run in runs:
             row = run["rows"].get(key)
             if row is None or metric not in row["metrics"]:
                 cells.append("-")
                 continue
             value = row["metrics"][metric]["value"]
+            values.append(value)
             paired = (row.get(field) or {}).get("metrics", {}).get(metric)
             if paired is None:
                 cells.append(f"{value:.4f}")
@@ -83,8 +84,10 @@ def table(runs: list[dict], metric: str, field: str = "paired") -> list[str]:
             summary, clears = f"{mean:+.4f} [{lo:+.4f}, {hi:+.4f}]", f"{clear} of {len(diffs)}"
         else:
             summary, clears = "-", "-"
+        mean, lo, hi = t_interval(values)
+        level = f"{mean:.4f} [{lo:.4f}, {hi:.4f}]" if len(values) > 1 else "-"
         names = [key[0], key[1], *([vs] if ablation else []), key[2]]
-        lines.append(f"| {' | '.join(names)} | {' | '.join(cells)} | {summary} | {clears} |")
+        lines.append(f"| {' | '.join(names)} | {' | '.join(cells)} | {level} | {summary} | {clears} |")
     return lines
 
 

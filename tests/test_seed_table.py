@@ -79,9 +79,9 @@ def run_main(monkeypatch, capsys, *args: str) -> dict[str, list[list[str]]]:
     return tables(capsys.readouterr().out)
 
 
-def t95(mean: float, sd: float, n: int) -> str:
+def t95(mean: float, sd: float, n: int, sign: str = "+") -> str:
     half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
-    return f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}]"
+    return f"{mean:{sign}.4f} [{mean - half:{sign}.4f}, {mean + half:{sign}.4f}]"
 
 
 @pytest.fixture
@@ -101,38 +101,43 @@ def test_rows_of_two_victims_stay_apart_and_vs_changes_get_their_table(paths, mo
     assert set(out) == {"agreement@10", "agreement@10: attack vs the attack its `vs` names (paired_attack)",
                         "target_hr@50", "target_hr@50: attack vs the attack its `vs` names (paired_attack)"}
 
-    # main table: victim, attack, defense, one cell per seed, mean [t], clear count
+    # main table: victim, attack, defense, one cell per seed, mean value [t], mean change [t], clear count
     main = {tuple(r[:3]): r[3:] for r in out["target_hr@50"]}
     assert list(main) == [("sasrec", "poisoning.random", "none"), ("sasrec", "poisoning.random", "lorec"),
                           ("hstu", "poisoning.random", "none"), ("hstu", "poisoning.random", "lorec"),
                           ("sasrec", "poisoning.surrogate", "none")]
     # sasrec lorec: -0.05, -0.07, -0.06 -> mean -0.06, sd 0.01; hstu lorec: -0.04, -0.02 -> mean -0.03, sd 0.01414
-    assert main[("sasrec", "poisoning.random", "lorec")][3:] == [t95(-0.06, 0.01, 3), "2 of 3"]
-    assert main[("sasrec", "poisoning.random", "lorec")][3:] == ["-0.0600 [-0.0848, -0.0352]", "2 of 3"]
-    assert main[("hstu", "poisoning.random", "lorec")][3:] == [t95(-0.03, 0.02 / np.sqrt(2), 2), "0 of 2"]
+    # values .05, .03, .04 -> mean .04, sd .01 (the same spread as the changes)
+    assert main[("sasrec", "poisoning.random", "lorec")][3:] == [t95(0.04, 0.01, 3, ""), t95(-0.06, 0.01, 3), "2 of 3"]
+    assert main[("sasrec", "poisoning.random", "lorec")][3:] == ["0.0400 [0.0152, 0.0648]", "-0.0600 [-0.0848, -0.0352]", "2 of 3"]
+    assert main[("hstu", "poisoning.random", "lorec")][3:] == [t95(0.07, 0.02 / np.sqrt(2), 2, ""),
+                                                              t95(-0.03, 0.02 / np.sqrt(2), 2), "0 of 2"]
     assert main[("hstu", "poisoning.random", "lorec")][:3] == [
         "0.0600 (-0.0400 [-0.0700, +0.0150])", "0.0800 (-0.0200 [-0.0500, +0.0350])", "-"]
-    assert main[("hstu", "poisoning.random", "none")] == ["0.1000"] * 3 + ["-", "-"]
+    assert main[("hstu", "poisoning.random", "none")] == ["0.1000"] * 3 + ["0.1000 [0.1000, 0.1000]", "-", "-"]
 
     # agreement@10: both victims' autoregressive rows, undefended, have no defense change
     agreement = {tuple(r[:3]): r[3:] for r in out["agreement@10"]}
-    assert len(agreement) == 4 and agreement[("hstu", "extraction.autoregressive", "none")][3:] == ["-", "-"]
+    assert len(agreement) == 4 and agreement[("hstu", "extraction.autoregressive", "none")][4:] == ["-", "-"]
+    # hstu autoregressive values .49, .47, .48 -> mean .48, sd .01
+    assert agreement[("hstu", "extraction.autoregressive", "none")][3] == t95(0.48, 0.01, 3, "")
 
-    # the vs table: victim, attack, vs, defense, seeds, mean [t], clear count
+    # the vs table: victim, attack, vs, defense, seeds, mean value [t], mean change [t], clear count
     ablation = {tuple(r[:4]): r[4:] for r in out["agreement@10: attack vs the attack its `vs` names (paired_attack)"]}
     assert list(ablation) == [("sasrec", "extraction.autoregressive", "extraction.fewshot", "none"),
                               ("hstu", "extraction.autoregressive", "extraction.fewshot", "none")]
     # sasrec: 0.1, 0.2, 0.3 -> +0.2 [-0.0484, +0.4484]; hstu: -0.01, -0.03, -0.02 -> -0.02, sd 0.01
     assert ablation[("sasrec", "extraction.autoregressive", "extraction.fewshot", "none")] == [
         "0.6000 (+0.1000 [+0.0500, +0.1500])", "0.7000 (+0.2000 [+0.1500, +0.2500])",
-        "0.8000 (+0.3000 [+0.2500, +0.3500])", "+0.2000 [-0.0484, +0.4484]", "3 of 3"]
-    assert ablation[("hstu", "extraction.autoregressive", "extraction.fewshot", "none")][3:] == [
+        "0.8000 (+0.3000 [+0.2500, +0.3500])", "0.7000 [0.4516, 0.9484]", "+0.2000 [-0.0484, +0.4484]", "3 of 3"]
+    assert ablation[("hstu", "extraction.autoregressive", "extraction.fewshot", "none")][4:] == [
         "-0.0200 [-0.0448, +0.0048]", "0 of 3"]
     surrogate = out["target_hr@50: attack vs the attack its `vs` names (paired_attack)"]
     # 0.02, 0.04, 0.09 -> mean 0.05, sd sqrt(((-0.03)^2 + (-0.01)^2 + 0.04^2) / 2) = sqrt(0.0013)
     assert surrogate == [["sasrec", "poisoning.surrogate", "poisoning.random", "none",
                           "0.1200 (+0.0200 [-0.0100, +0.0500])", "0.1400 (+0.0400 [+0.0100, +0.0700])",
-                          "0.1900 (+0.0900 [+0.0600, +0.1200])", t95(0.05, np.sqrt(0.0013), 3), "2 of 3"]]
+                          "0.1900 (+0.0900 [+0.0600, +0.1200])", t95(0.15, np.sqrt(0.0013), 3, ""),
+                          t95(0.05, np.sqrt(0.0013), 3), "2 of 3"]]
 
 
 def test_no_vs_table_without_paired_attack_and_scenarios_must_match(paths, tmp_path, monkeypatch, capsys) -> None:
