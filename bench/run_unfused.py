@@ -9,20 +9,11 @@ Give it a cache folder of its own: the kernel is not part of the model cache key
 
 from __future__ import annotations
 
-import redteam.trainer_loop as trainer_loop
-import redteam.training as training
-from attacks.extraction import distill
 from redteam.cli import main
+from redteam.trainer_loop import adamw
 
-fused_adamw = trainer_loop.adamw
-
-
-def unfused_adamw(parameters, *, lr: float, weight_decay: float = 0.0, fused: bool = True):
-    return fused_adamw(parameters, lr=lr, weight_decay=weight_decay, fused=False)
-
-
-for module in (trainer_loop, training, distill):
-    module.adamw = unfused_adamw
+# the function object every trainer imported, so one default reaches them all
+adamw.__kwdefaults__["fused"] = False
 
 if __name__ == "__main__":
     main()

@@ -4,9 +4,9 @@ A long benchmark (Amazon Beauty, 100k queries per attack) runs one attacker seed
 that each part finishes in under an hour; this prints, per (victim, attack, defense) row, the
 paired change against the undefended row of the same victim and attack in every run, and over the
 runs the mean value and the mean change, each with a t-interval over the per-seed values (seed
-variance, which the per-user bootstrap of one run leaves out). An attack with ``vs:`` in the scenario (autoregressive vs
-few-shot extraction, surrogate-guided vs random fakes) also gets a second table: its paired change
-against the attack it names (``rows[].paired_attack``), the same way.
+variance, which the per-user bootstrap of one run leaves out). An attack with ``vs:`` in the
+scenario (autoregressive vs few-shot extraction, surrogate-guided vs random fakes) also gets a
+second table: its paired change against the attack it names (``rows[].paired_attack``), the same way.
 
     python bench/seed_table.py runs/a/results.json runs/b/results.json ... [--metric agreement@10]
 """
@@ -48,8 +48,8 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
 def table(runs: list[dict], metric: str, field: str = "paired") -> list[str]:
     """Markdown lines: each (victim, attack, defense) row's value and its ``field`` change in every
     run, the mean value and the mean change over the runs with their t-intervals, and how many
-    runs' per-user intervals clear 0; ``field="paired_attack"`` adds the attack named by ``vs`` and keeps only rows that
-    have one. No lines when no row has ``metric`` (and, for ``paired_attack``, that change)."""
+    runs' per-user intervals clear 0; ``field="paired_attack"`` adds the attack named by ``vs``
+    and keeps only rows that have one. No lines when no row has ``metric`` (and, for ``paired_attack``, that change)."""
     ablation = field == "paired_attack"
     keys: list[tuple] = []
     for run in runs:  # every run's rows, in the order they first appear

@@ -344,7 +344,8 @@ def check_families(scenario: Scenario) -> None:
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' does not attack {kind_of} (this scenario's victims)")
         stages[stage.family] = stage
         if getattr(stage, "in_process_only", False) and scenario.api.transport != "inprocess":
-            raise ConfigError(f"api.transport: '{spec.name}' queries a copy of the victim that its edits reach in this process (a served model has no edit endpoint); use api.transport: inprocess")
+            raise ConfigError(f"api.transport: '{spec.name}' queries a copy of the victim that its edits reach in this "
+                              f"process (a served model has no edit endpoint); use api.transport: inprocess")
         if remote and stage.needs_model:
             raise ConfigError(f"attacks[{i}].name: '{spec.name}' retrains the victim, which a remote victim "
                               f"({', '.join(remote)}) cannot be; remote victims take extraction attacks")
